@@ -1,0 +1,167 @@
+"""Throughput of the in-memory channels against raw anyio streams and broadcaster.
+
+Run: ``python benchmarks/channels.py`` (needs the ``bench`` extra for trio and broadcaster).
+Every figure is messages (or deliveries) per second for 64-byte payloads; each ratio compares it
+with a baseline measured in the same run, on the same backend.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Awaitable, Callable
+
+import anyio
+
+from deliverymodes import LongPollChannel, Overflow, PushChannel
+
+PAYLOAD = b"x" * 64
+BUFFER = 1000
+
+
+async def raw_stream(count: int) -> float:
+    """Baseline: one producer, one consumer, ``await send`` / ``await receive``."""
+    send, receive = anyio.create_memory_object_stream[bytes](BUFFER)
+
+    async def consume() -> None:
+        async with receive:
+            for _ in range(count):
+                await receive.receive()
+
+    start = time.perf_counter()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(consume)
+        async with send:
+            for _ in range(count):
+                await send.send(PAYLOAD)
+    return count / (time.perf_counter() - start)
+
+
+async def broadcaster_fanout(count: int, subscribers: int) -> float:
+    """Baseline: broadcaster's memory backend (asyncio only, unbounded queues)."""
+    from broadcaster import Broadcast
+
+    done = anyio.Event()
+    ready = 0
+    finished = 0
+
+    async with Broadcast("memory://") as broadcast:
+
+        async def consume(started: anyio.Event) -> None:
+            nonlocal finished, ready
+            async with broadcast.subscribe(channel="bench") as subscriber:
+                ready += 1
+                if ready == subscribers:
+                    started.set()
+                seen = 0
+                async for _event in subscriber:
+                    seen += 1
+                    if seen == count:
+                        break
+            finished += 1
+            if finished == subscribers:
+                done.set()
+
+        started = anyio.Event()
+        async with anyio.create_task_group() as tg:
+            for _ in range(subscribers):
+                tg.start_soon(consume, started)
+            await started.wait()
+            start = time.perf_counter()
+            for _ in range(count):
+                await broadcast.publish(channel="bench", message=PAYLOAD)
+            await done.wait()
+            elapsed = time.perf_counter() - start
+    return count * subscribers / elapsed
+
+
+async def push_fanout(count: int, subscribers: int) -> float:
+    """PushChannel (BLOCK, buffer 1000) to ``subscribers`` subscribers, every message to each."""
+    channel = PushChannel[bytes](buffer_size=BUFFER, overflow=Overflow.BLOCK)
+    subs = [channel.subscribe() for _ in range(subscribers)]
+
+    async def consume(index: int) -> None:
+        async with subs[index] as subscriber:
+            async for _message in subscriber:
+                pass
+
+    start = time.perf_counter()
+    async with anyio.create_task_group() as tg:
+        for index in range(subscribers):
+            tg.start_soon(consume, index)
+        async with channel:
+            for _ in range(count):
+                await channel.publish(PAYLOAD)
+    elapsed = time.perf_counter() - start
+    stats = channel.statistics()
+    assert stats.delivered == count * subscribers, stats
+    return count * subscribers / elapsed
+
+
+async def longpoll_batches(count: int, batch: int) -> float:
+    """LongPollChannel: one producer; one consumer long-polls batches of ``batch`` messages."""
+    channel = LongPollChannel[bytes]()
+    received = 0
+
+    async def consume() -> None:
+        nonlocal received
+        cursor = 0
+        while received < count:
+            result = await channel.poll(cursor, max_messages=batch, max_wait=None)
+            received += len(result.messages) + result.missed
+            cursor = result.cursor
+
+    start = time.perf_counter()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(consume)
+        for _ in range(count):
+            await channel.publish(PAYLOAD)
+    elapsed = time.perf_counter() - start
+    stats = channel.statistics()
+    assert stats.missed == 0, stats
+    return count / elapsed
+
+
+def best(runs: int, make: Callable[[], Awaitable[float]], backend: str) -> float:
+    async def measure() -> float:
+        return await make()
+
+    return max(anyio.run(measure, backend=backend) for _ in range(runs))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--backend", choices=["asyncio", "trio", "both"], default="both")
+    parser.add_argument("--messages", type=int, default=100_000, help="messages per 1:1 run")
+    parser.add_argument("--runs", type=int, default=3, help="best of this many runs per figure")
+    args = parser.parse_args(argv)
+    backends = ["asyncio", "trio"] if args.backend == "both" else [args.backend]
+    n = args.messages
+    rows: list[tuple[str, str, float, str, float]] = []
+    for backend in backends:
+        raw = best(args.runs, lambda: raw_stream(n), backend)
+        rows.append((backend, "raw anyio stream (baseline)", raw, "raw", 1.0))
+        fan_base = None
+        if backend == "asyncio":
+            fan_base = best(args.runs, lambda: broadcaster_fanout(n // 20, 100), backend)
+            rows.append((backend, "broadcaster, 100 subs (baseline)", fan_base, "bc", 1.0))
+        one = best(args.runs, lambda: push_fanout(n, 1), backend)
+        rows.append((backend, "PushChannel, 1 sub", one, "raw", one / raw))
+        hundred = best(args.runs, lambda: push_fanout(n // 20, 100), backend)
+        if fan_base is not None:
+            rows.append((backend, "PushChannel, 100 subs", hundred, "bc", hundred / fan_base))
+        else:
+            rows.append((backend, "PushChannel, 100 subs", hundred, "raw", hundred / raw))
+        thousand = best(args.runs, lambda: push_fanout(n // 200, 1000), backend)
+        rows.append((backend, "PushChannel, 1000 subs", thousand, "raw", thousand / raw))
+        batches = best(args.runs, lambda: longpoll_batches(n, 100), backend)
+        rows.append((backend, "LongPollChannel, batches of 100", batches, "raw", batches / raw))
+    print(f"{'backend':8} {'measurement':34} {'msg/s':>12} {'ratio':>8}  vs")
+    for backend, name, rate, against, ratio in rows:
+        print(f"{backend:8} {name:34} {rate:12,.0f} {ratio:7.2f}x  {against}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,48 @@
+"""The sans-IO core: retention log, cursor arithmetic, long-poll release and overflow decisions.
+
+Plain synchronous logic that never awaits and never imports an async library, so that a test can
+drive it step by step. The channels add waiting, wake-ups and cancellation on top.
+"""
+
+from ._checks import check_count, check_optional_count, check_optional_seconds
+from ._log import Read, RetentionLog
+from ._overflow import Action, PushLedger
+from ._release import release_reason
+from ._size import default_sizer, measure
+from ._values import (
+    EARLIEST,
+    LATEST,
+    Batch,
+    Batching,
+    ChannelStatistics,
+    Message,
+    Overflow,
+    Release,
+    Retention,
+    Start,
+    SubscriberStatistics,
+)
+
+__all__ = [
+    "EARLIEST",
+    "LATEST",
+    "Action",
+    "Batch",
+    "Batching",
+    "ChannelStatistics",
+    "Message",
+    "Overflow",
+    "PushLedger",
+    "Read",
+    "Release",
+    "Retention",
+    "RetentionLog",
+    "Start",
+    "SubscriberStatistics",
+    "check_count",
+    "check_optional_count",
+    "check_optional_seconds",
+    "default_sizer",
+    "measure",
+    "release_reason",
+]

@@ -1,0 +1,39 @@
+"""Argument checks shared by the whole library: each error names the argument it is about."""
+
+from __future__ import annotations
+
+import math
+
+__all__ = ["check_count", "check_optional_count", "check_optional_seconds"]
+
+
+def _check_int(name: str, value: object) -> int:
+    # bool is an int subclass, but ``max_messages=True`` is always a mistake.
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
+    return value
+
+
+def check_count(name: str, value: object, *, minimum: int = 1) -> int:
+    """Return ``value`` if it is an int of at least ``minimum``, else raise naming ``name``."""
+    number = _check_int(name, value)
+    if number < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {number}")
+    return number
+
+
+def check_optional_count(name: str, value: object, *, minimum: int = 1) -> int | None:
+    """Like :func:`check_count`, but ``None`` (no limit) is accepted as well."""
+    return None if value is None else check_count(name, value, minimum=minimum)
+
+
+def check_optional_seconds(name: str, value: object) -> float | None:
+    """Return a finite, non-negative number of seconds, or ``None`` (no limit)."""
+    if value is None:
+        return None
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        raise TypeError(f"{name} must be a number of seconds or None, not {type(value).__name__}")
+    seconds = float(value)
+    if math.isnan(seconds) or seconds < 0:
+        raise ValueError(f"{name} must be a non-negative number of seconds, got {value!r}")
+    return seconds

@@ -1,0 +1,202 @@
+"""Value objects: messages, batches, settings and statistics. Pure data, frozen and validated."""
+
+from __future__ import annotations
+
+import enum
+from typing import Any, Final, Generic, Literal, TypeVar
+
+import attrs
+
+from .._defaults import (
+    DEFAULT_MAX_BATCH_BYTES,
+    DEFAULT_MAX_BATCH_MESSAGES,
+    DEFAULT_MAX_WAIT,
+    DEFAULT_RETENTION_MESSAGES,
+)
+from ._checks import check_count, check_optional_count, check_optional_seconds
+
+__all__ = [
+    "EARLIEST",
+    "LATEST",
+    "Batch",
+    "Batching",
+    "ChannelStatistics",
+    "Message",
+    "Overflow",
+    "Release",
+    "Retention",
+    "Start",
+    "SubscriberStatistics",
+]
+
+T = TypeVar("T")
+
+
+class Release(enum.Enum):
+    """Why a long poll answered. When several hold at once, the first in this order is reported."""
+
+    MIN_MESSAGES = "min_messages"
+    MIN_BYTES = "min_bytes"
+    MAX_WAIT = "max_wait"
+    CLOSED = "closed"
+
+
+class Overflow(enum.Enum):
+    """What a push channel does when one subscriber's buffer is full."""
+
+    #: ``publish`` waits until every subscriber has room (backpressure).
+    BLOCK = "block"
+    #: The full subscriber loses its oldest buffered message to make room; counted as dropped.
+    DROP_OLDEST = "drop_oldest"
+    #: The full subscriber does not get the new message; counted as dropped.
+    DROP_NEWEST = "drop_newest"
+    #: The full subscriber is cut off: it drains its buffer, then ``receive`` raises SlowConsumer.
+    DISCONNECT = "disconnect"
+
+
+class Start(enum.Enum):
+    """Symbolic start positions for a cursor."""
+
+    EARLIEST = "earliest"
+    LATEST = "latest"
+
+
+#: The oldest retained offset.
+EARLIEST: Final[Literal[Start.EARLIEST]] = Start.EARLIEST
+#: The next offset to be published: only messages published from now on.
+LATEST: Final[Literal[Start.LATEST]] = Start.LATEST
+
+
+@attrs.frozen
+class Message(Generic[T]):
+    """One published message.
+
+    ``offset`` is its position in the channel (0, 1, 2, … in publish order), ``size`` its payload's
+    size in bytes as the channel's sizer measured it, ``published_at`` the wall-clock time
+    (``time.time()``) at which it was published.
+    """
+
+    offset: int
+    payload: T
+    size: int
+    published_at: float
+
+
+@attrs.frozen
+class Batch(Generic[T]):
+    """The answer to a poll or long poll.
+
+    ``cursor`` is the offset to ask for next; ``missed`` counts the messages between the requested
+    cursor and the first one returned that retention had already evicted; ``closed`` says the
+    channel is closed and nothing will come after this batch; ``reason`` says why a long poll was
+    released (``None`` for a plain poll).
+    """
+
+    messages: tuple[Message[T], ...]
+    cursor: int
+    missed: int = 0
+    closed: bool = False
+    reason: Release | None = None
+
+
+def _count(minimum: int, *, optional: bool) -> Any:
+    def check(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+        if optional:
+            check_optional_count(attribute.name, value, minimum=minimum)
+        else:
+            check_count(attribute.name, value, minimum=minimum)
+
+    return check
+
+
+def _seconds(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    check_optional_seconds(attribute.name, value)
+
+
+@attrs.frozen
+class Retention:
+    """How much history a poll or long-poll channel keeps; ``None`` means no limit on that axis.
+
+    A message larger than ``max_bytes`` is evicted at once (every reader sees it as missed), so the
+    retained bytes never exceed ``max_bytes``. ``max_age`` is in seconds of wall-clock time.
+    """
+
+    max_messages: int | None = attrs.field(
+        default=DEFAULT_RETENTION_MESSAGES, validator=_count(1, optional=True)
+    )
+    max_bytes: int | None = attrs.field(default=None, validator=_count(0, optional=True))
+    max_age: float | None = attrs.field(default=None, validator=_seconds)
+
+    @classmethod
+    def unbounded(cls) -> Retention:
+        """Keep everything: the user's explicit choice, never the default."""
+        return cls(max_messages=None, max_bytes=None, max_age=None)
+
+
+@attrs.frozen
+class Batching:
+    """When a long poll answers, and how large its batch may be.
+
+    It answers as soon as the messages pending from its cursor reach ``min_messages``, or their
+    bytes reach ``min_bytes`` (when set); otherwise once ``max_wait`` seconds have passed (never,
+    with ``None``), or at once when the channel closes. A batch holds at most ``max_messages``
+    messages and ``max_bytes`` bytes, except that one message larger than ``max_bytes`` is returned
+    alone so a reader always makes progress. ``min_messages`` is capped by ``max_messages``.
+    """
+
+    min_messages: int = attrs.field(default=1, validator=_count(1, optional=False))
+    min_bytes: int | None = attrs.field(default=None, validator=_count(0, optional=True))
+    max_wait: float | None = attrs.field(default=DEFAULT_MAX_WAIT, validator=_seconds)
+    max_messages: int | None = attrs.field(
+        default=DEFAULT_MAX_BATCH_MESSAGES, validator=_count(1, optional=True)
+    )
+    max_bytes: int | None = attrs.field(
+        default=DEFAULT_MAX_BATCH_BYTES, validator=_count(1, optional=True)
+    )
+
+
+@attrs.frozen(kw_only=True)
+class ChannelStatistics:
+    """What a channel has done, the same fields in every mode (zero where a mode has no such cost).
+
+    - ``published``: messages published.
+    - ``delivered``: messages handed to readers (push: received; poll: returned in batches).
+    - ``dropped``: push deliveries lost to an overflow policy (one per subscriber that lost it).
+    - ``missed``: messages readers asked for that retention had already evicted.
+    - ``subscribers``: subscriptions open now.
+    - ``retained_messages``, ``retained_bytes``: history kept now (poll and long poll).
+    - ``buffered``: messages waiting in push subscribers' buffers now.
+    - ``polls``, ``empty_polls``: poll requests answered, and those answered with no message.
+    - ``waiting_polls``: long polls waiting right now.
+    """
+
+    published: int = 0
+    delivered: int = 0
+    dropped: int = 0
+    missed: int = 0
+    subscribers: int = 0
+    retained_messages: int = 0
+    retained_bytes: int = 0
+    buffered: int = 0
+    polls: int = 0
+    empty_polls: int = 0
+    waiting_polls: int = 0
+
+
+@attrs.frozen(kw_only=True)
+class SubscriberStatistics:
+    """What one subscriber has done.
+
+    - ``delivered``: messages it handed to the application.
+    - ``dropped``: messages it lost to its overflow policy (push).
+    - ``missed``: messages retention evicted before it read them (poll and long poll).
+    - ``lag``: messages waiting for it now (buffered, or retained past its cursor).
+    - ``polls``, ``empty_polls``: requests it made, and those that came back empty.
+    """
+
+    delivered: int = 0
+    dropped: int = 0
+    missed: int = 0
+    lag: int = 0
+    polls: int = 0
+    empty_polls: int = 0

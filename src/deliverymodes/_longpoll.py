@@ -1,0 +1,205 @@
+"""LongPollChannel: a poll the channel holds until the answer is worth sending."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from typing import Any, Final, Literal, TypeVar
+
+import anyio
+import attrs
+from anyio.lowlevel import checkpoint
+
+from ._core import (
+    LATEST,
+    Batch,
+    Batching,
+    Release,
+    Retention,
+    Start,
+    default_sizer,
+    release_reason,
+)
+from ._defaults import COOPERATIVE_BUDGET
+from ._poll import _DEFAULT_RETENTION, CursorSubscriber, LogChannel
+
+__all__ = ["UNSET", "LongPollChannel", "LongPollSubscriber", "Unset"]
+
+T = TypeVar("T")
+
+
+class Unset(enum.Enum):
+    """Type of :data:`UNSET`."""
+
+    UNSET = "unset"
+
+
+#: "Use the channel's batching for this setting" (``None`` already means "no limit").
+UNSET: Final[Literal[Unset.UNSET]] = Unset.UNSET
+
+_DEFAULT_BATCHING = Batching()
+
+
+class _Waiter:
+    """A long poll waiting for its thresholds."""
+
+    __slots__ = ("event", "min_bytes", "min_messages", "offset", "reason")
+
+    def __init__(self, offset: int, min_messages: int, min_bytes: int | None) -> None:
+        self.offset = offset
+        self.min_messages = min_messages
+        self.min_bytes = min_bytes
+        self.event = anyio.Event()
+        self.reason: Release | None = None
+
+
+def _effective_min_messages(batching: Batching) -> int:
+    if batching.max_messages is None:
+        return batching.min_messages
+    return min(batching.min_messages, batching.max_messages)
+
+
+class LongPollChannel(LogChannel[T]):
+    """Long poll: ``poll(cursor)`` is held until the answer is worth sending.
+
+    It answers as soon as the messages pending from ``cursor`` reach ``min_messages``, or (when
+    set) their bytes reach ``min_bytes``; else when ``max_wait`` has passed, with whatever there is;
+    at once when the channel closes. :class:`Batch.reason <Batch>` says which (see
+    :class:`Release`). Missed messages do not count towards the thresholds.
+    """
+
+    def __init__(
+        self,
+        retention: Retention = _DEFAULT_RETENTION,
+        batching: Batching = _DEFAULT_BATCHING,
+        *,
+        sizer: Callable[[Any], int] = default_sizer,
+    ) -> None:
+        if not isinstance(batching, Batching):
+            raise TypeError(f"batching must be a Batching, not {type(batching).__name__}")
+        super().__init__(retention, sizer)
+        self.batching = batching
+        self._waiters: dict[_Waiter, None] = {}
+
+    def _batching(self, **overrides: object) -> Batching:
+        given: dict[str, Any] = {k: v for k, v in overrides.items() if v is not UNSET}
+        return attrs.evolve(self.batching, **given) if given else self.batching
+
+    async def poll(
+        self,
+        cursor: int | Start,
+        *,
+        min_messages: int | Unset = UNSET,
+        min_bytes: int | Unset | None = UNSET,
+        max_wait: float | Unset | None = UNSET,
+        max_messages: int | Unset | None = UNSET,
+        max_bytes: int | Unset | None = UNSET,
+    ) -> Batch[T]:
+        """Wait for a batch worth sending from ``cursor``; settings default to the channel's."""
+        batching = self._batching(
+            min_messages=min_messages,
+            min_bytes=min_bytes,
+            max_wait=max_wait,
+            max_messages=max_messages,
+            max_bytes=max_bytes,
+        )
+        return await self._long_poll(self._resolve(cursor), batching)
+
+    async def _long_poll(self, cursor: int | Start, batching: Batching) -> Batch[T]:
+        self._budget -= 1
+        if not self._budget:
+            self._budget = COOPERATIVE_BUDGET
+            await checkpoint()
+        log = self._log
+        offset = log.resolve(cursor)
+        min_messages = _effective_min_messages(batching)
+        reason = self._release(offset, min_messages, batching.min_bytes, batching.max_wait == 0)
+        if reason is None:
+            waiter = _Waiter(offset, min_messages, batching.min_bytes)
+            self._waiters[waiter] = None
+            try:
+                with anyio.move_on_after(batching.max_wait):
+                    await waiter.event.wait()
+            finally:
+                self._waiters.pop(waiter, None)
+            timed_out = not waiter.event.is_set()
+            reason = (
+                self._release(offset, min_messages, batching.min_bytes, timed_out)
+                or waiter.reason  # thresholds met at wake-up, then retention evicted some
+                or Release.MAX_WAIT
+            )
+        read = self._read(offset, batching.max_messages, batching.max_bytes)
+        return self._answer(read, reason)
+
+    def _release(
+        self, offset: int, min_messages: int, min_bytes: int | None, timed_out: bool
+    ) -> Release | None:
+        pending_messages, pending_bytes = self._log.pending(offset)
+        return release_reason(
+            pending_messages,
+            pending_bytes,
+            min_messages=min_messages,
+            min_bytes=min_bytes,
+            timed_out=timed_out,
+            closed=self._closed,
+        )
+
+    def _wake_waiters(self) -> None:
+        pending = self._log.pending
+        ready = []
+        for waiter in self._waiters:
+            count, nbytes = pending(waiter.offset)
+            reason = release_reason(
+                count,
+                nbytes,
+                min_messages=waiter.min_messages,
+                min_bytes=waiter.min_bytes,
+                timed_out=False,
+                closed=False,
+            )
+            if reason is not None:
+                waiter.reason = reason
+                ready.append(waiter)
+        for waiter in ready:
+            del self._waiters[waiter]
+            waiter.event.set()
+
+    async def aclose(self) -> None:
+        """Close: every waiting long poll answers at once, with a ``closed`` batch."""
+        self._closed = True
+        waiters, self._waiters = self._waiters, {}
+        for waiter in waiters:
+            waiter.reason = Release.CLOSED
+            waiter.event.set()
+
+    def subscribe(
+        self,
+        start: int | Start = LATEST,
+        *,
+        min_messages: int | Unset = UNSET,
+        min_bytes: int | Unset | None = UNSET,
+        max_wait: float | Unset | None = UNSET,
+        max_messages: int | Unset | None = UNSET,
+        max_bytes: int | Unset | None = UNSET,
+    ) -> LongPollSubscriber[T]:
+        """A subscriber doing long polls in a loop from ``start``, yielding messages one by one."""
+        batching = self._batching(
+            min_messages=min_messages,
+            min_bytes=min_bytes,
+            max_wait=max_wait,
+            max_messages=max_messages,
+            max_bytes=max_bytes,
+        )
+        return LongPollSubscriber(self, start, batching)
+
+
+class LongPollSubscriber(CursorSubscriber[T]):
+    """Long polls its channel in a loop; ``await sub.poll()`` does one long poll."""
+
+    def __init__(self, channel: LongPollChannel[T], start: int | Start, batching: Batching) -> None:
+        super().__init__(channel, start)
+        self._channel = channel
+        self.batching = batching
+
+    async def _fetch(self) -> Batch[T]:
+        return await self._channel._long_poll(self._cursor, self.batching)

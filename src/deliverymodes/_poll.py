@@ -1,0 +1,352 @@
+"""PollChannel: readers ask with a cursor and are answered at once, with messages or empty.
+
+Also the parts poll and long poll share: the channel over a retention log, and the subscriber
+that keeps its own cursor.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import abstractmethod
+from collections import deque
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
+
+import anyio
+from anyio.lowlevel import checkpoint
+
+from ._common import AsyncCloseable, SubscriberIteration, check_sizer
+from ._core import (
+    EARLIEST,
+    LATEST,
+    Batch,
+    ChannelStatistics,
+    Message,
+    Read,
+    Release,
+    Retention,
+    RetentionLog,
+    Start,
+    SubscriberStatistics,
+    check_optional_count,
+    check_optional_seconds,
+    default_sizer,
+    measure,
+)
+from ._defaults import (
+    COOPERATIVE_BUDGET,
+    DEFAULT_MAX_BATCH_BYTES,
+    DEFAULT_MAX_BATCH_MESSAGES,
+    DEFAULT_POLL_INTERVAL,
+)
+from ._exceptions import ChannelClosed
+
+__all__ = ["LogChannel", "PollChannel", "PollSubscriber"]
+
+T = TypeVar("T")
+
+_DEFAULT_RETENTION = Retention()
+
+
+def _check_retention(retention: object) -> Retention:
+    if not isinstance(retention, Retention):
+        raise TypeError(f"retention must be a Retention, not {type(retention).__name__}")
+    return retention
+
+
+class LogChannel(AsyncCloseable, Generic[T]):
+    """A channel over a retention log: publishing appends, readers read from a cursor."""
+
+    def __init__(self, retention: Retention, sizer: Callable[[Any], int]) -> None:
+        self._log: RetentionLog[T] = RetentionLog(_check_retention(retention))
+        self._sizer = check_sizer(sizer)
+        self._closed = False
+        self._budget = COOPERATIVE_BUDGET
+        self._subscribers = 0
+        self._waiters: dict[Any, None] = {}  # long polls waiting (always empty for plain polls)
+        self._delivered = 0
+        self._missed = 0
+        self._polls = 0
+        self._empty_polls = 0
+
+    @property
+    def retention(self) -> Retention:
+        return self._log.retention
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def head(self) -> int:
+        """The offset the next published message will get (the ``LATEST`` cursor)."""
+        return self._log.head
+
+    @property
+    def earliest(self) -> int:
+        """The oldest retained offset (the ``EARLIEST`` cursor)."""
+        self._log.evict_expired(time.time())
+        return self._log.first
+
+    async def publish(self, payload: T) -> Message[T]:
+        """Append ``payload`` to the log; raises ChannelClosed once the channel is closed."""
+        self._budget -= 1
+        if not self._budget:
+            self._budget = COOPERATIVE_BUDGET
+            await checkpoint()
+        return self.publish_nowait(payload)
+
+    def publish_nowait(self, payload: T) -> Message[T]:
+        """Publish without yielding (a log append never needs to wait)."""
+        size = measure(self._sizer, payload)
+        if self._closed:
+            raise ChannelClosed("cannot publish to a closed channel")
+        message = self._log.append(payload, size, time.time())
+        if self._waiters:
+            self._wake_waiters()
+        return message
+
+    def _wake_waiters(self) -> None:
+        """A message was appended while long polls wait (LongPollChannel wakes them)."""
+
+    def _resolve(self, cursor: int | Start) -> int | Start:
+        """Check ``cursor`` now; EARLIEST stays symbolic until the read, LATEST is fixed now."""
+        offset = self._log.resolve(cursor)
+        return EARLIEST if cursor is EARLIEST else offset
+
+    def _answer(self, read: Read[T], reason: Release | None) -> Batch[T]:
+        count = len(read.messages)
+        self._polls += 1
+        if not count:
+            self._empty_polls += 1
+        self._delivered += count
+        self._missed += read.missed
+        closed = self._closed and read.cursor == self._log.head
+        return Batch(read.messages, read.cursor, read.missed, closed, reason)
+
+    def _read(
+        self, cursor: int | Start, max_messages: int | None, max_bytes: int | None
+    ) -> Read[T]:
+        log = self._log
+        log.evict_expired(time.time())
+        return log.read(log.resolve(cursor), max_messages, max_bytes)
+
+    async def aclose(self) -> None:
+        """Close: publishing fails from now on; readers get what is retained, then the end."""
+        self._closed = True
+
+    def statistics(self) -> ChannelStatistics:
+        log = self._log
+        log.evict_expired(time.time())
+        return ChannelStatistics(
+            published=log.head,
+            delivered=self._delivered,
+            missed=self._missed,
+            subscribers=self._subscribers,
+            retained_messages=log.retained_messages,
+            retained_bytes=log.retained_bytes,
+            polls=self._polls,
+            empty_polls=self._empty_polls,
+            waiting_polls=len(self._waiters),
+        )
+
+
+class PollChannel(LogChannel[T]):
+    """Poll: ``poll(cursor)`` answers at once with what is retained from ``cursor``, maybe nothing.
+
+    Empty answers and the number of requests are the price of polling; ``statistics()`` counts
+    both. Retention bounds the history kept (see :class:`Retention`).
+    """
+
+    def __init__(
+        self,
+        retention: Retention = _DEFAULT_RETENTION,
+        *,
+        sizer: Callable[[Any], int] = default_sizer,
+    ) -> None:
+        super().__init__(retention, sizer)
+
+    async def poll(
+        self,
+        cursor: int | Start,
+        *,
+        max_messages: int | None = DEFAULT_MAX_BATCH_MESSAGES,
+        max_bytes: int | None = DEFAULT_MAX_BATCH_BYTES,
+    ) -> Batch[T]:
+        """What is retained from ``cursor``, at once, within the caps."""
+        start = self._resolve(cursor)
+        check_optional_count("max_messages", max_messages)
+        check_optional_count("max_bytes", max_bytes)
+        self._budget -= 1
+        if not self._budget:
+            self._budget = COOPERATIVE_BUDGET
+            await checkpoint()
+        return self._answer(self._read(start, max_messages, max_bytes), None)
+
+    def subscribe(
+        self,
+        start: int | Start = LATEST,
+        *,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        max_messages: int | None = DEFAULT_MAX_BATCH_MESSAGES,
+        max_bytes: int | None = DEFAULT_MAX_BATCH_BYTES,
+    ) -> PollSubscriber[T]:
+        """A subscriber with its own cursor, from ``start``, polling every ``poll_interval`` s."""
+        return PollSubscriber(
+            self,
+            start,
+            poll_interval=poll_interval,
+            max_messages=max_messages,
+            max_bytes=max_bytes,
+        )
+
+
+class CursorSubscriber(SubscriberIteration[T]):
+    """A subscriber that keeps its own cursor and fetches batches from a log channel."""
+
+    def __init__(self, channel: LogChannel[T], start: int | Start) -> None:
+        self._log_channel = channel
+        self._cursor = channel._log.resolve(start, name="start")
+        self._buffer: deque[Message[T]] = deque()
+        self._ended = False  # a closed batch arrived: after the buffer, the end
+        self._closed = False
+        self._fetching: anyio.Event | None = None  # set when the fetch under way is done
+        self._scope: anyio.CancelScope | None = None  # the fetch under way, cancelled by aclose
+        self._budget = COOPERATIVE_BUDGET
+        self._delivered = 0
+        self._missed = 0
+        self._polls = 0
+        self._empty_polls = 0
+        channel._subscribers += 1
+
+    @property
+    def cursor(self) -> int:
+        """The offset this subscriber will fetch next (buffered messages come before it)."""
+        return self._cursor
+
+    @abstractmethod
+    async def _fetch(self) -> Batch[T]:
+        """One request to the channel from ``self._cursor``."""
+
+    async def _idle(self) -> None:
+        """What to do after an empty answer before asking again."""
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ChannelClosed("this subscription is closed")
+
+    def _took(self, batch: Batch[T]) -> None:
+        self._cursor = batch.cursor
+        self._missed += batch.missed
+        self._polls += 1
+        if not batch.messages:
+            self._empty_polls += 1
+        if batch.closed:
+            self._ended = True
+
+    async def poll(self) -> Batch[T]:
+        """One request from this subscriber's cursor (buffered messages are returned first)."""
+        self._check_open()
+        if self._buffer:
+            messages = tuple(self._buffer)
+            self._buffer.clear()
+            self._delivered += len(messages)
+            return Batch(messages, self._cursor, 0, self._ended)
+        batch = await self._fetch_exclusively(idle=False)
+        if batch is None:
+            return await self.poll()
+        self._delivered += len(batch.messages)
+        return batch
+
+    async def _fetch_exclusively(self, *, idle: bool) -> Batch[T] | None:
+        """Fetch and take a batch (then idle if it was empty and ``idle``).
+
+        Returns None if another task's fetch was under way (it was awaited instead). One fetch at a
+        time keeps two tasks reading one subscriber from receiving the same messages twice.
+        """
+        if self._fetching is not None:
+            await self._fetching.wait()
+            return None
+        self._fetching = done = anyio.Event()
+        try:
+            with anyio.CancelScope() as self._scope:
+                batch = await self._fetch()
+                self._took(batch)
+                if idle and not batch.messages and not batch.closed:
+                    await self._idle()
+                return batch
+            self._check_open()  # only aclose() cancels the scope
+            return None
+        finally:
+            self._scope = None
+            self._fetching = None
+            done.set()
+
+    async def receive(self) -> Message[T]:
+        """The next message, fetching batches as needed. Raises ChannelClosed at the end."""
+        self._budget -= 1
+        if not self._budget:
+            self._budget = COOPERATIVE_BUDGET
+            await checkpoint()
+        buffer = self._buffer
+        while not buffer:
+            self._check_open()
+            if self._ended:
+                raise ChannelClosed("the channel is closed")
+            batch = await self._fetch_exclusively(idle=True)
+            if batch is not None:
+                buffer.extend(batch.messages)
+        self._delivered += 1
+        return buffer.popleft()
+
+    async def aclose(self) -> None:
+        """End the subscription; buffered messages are discarded, a fetch under way is cut."""
+        if self._closed:
+            return
+        self._closed = True
+        self._buffer.clear()
+        self._log_channel._subscribers -= 1
+        if self._scope is not None:
+            self._scope.cancel()
+
+    def statistics(self) -> SubscriberStatistics:
+        pending = 0 if self._closed else self._log_channel._log.pending(self._cursor)[0]
+        return SubscriberStatistics(
+            delivered=self._delivered,
+            missed=self._missed,
+            lag=len(self._buffer) + pending,
+            polls=self._polls,
+            empty_polls=self._empty_polls,
+        )
+
+
+class PollSubscriber(CursorSubscriber[T]):
+    """Polls its channel; after an empty answer it sleeps ``poll_interval`` s, then asks again."""
+
+    def __init__(
+        self,
+        channel: PollChannel[T],
+        start: int | Start,
+        *,
+        poll_interval: float,
+        max_messages: int | None,
+        max_bytes: int | None,
+    ) -> None:
+        interval = check_optional_seconds("poll_interval", poll_interval)
+        if interval is None:
+            raise TypeError("poll_interval must be a number of seconds, not None")
+        check_optional_count("max_messages", max_messages)
+        check_optional_count("max_bytes", max_bytes)
+        super().__init__(channel, start)
+        self._channel = channel
+        self.poll_interval = interval
+        self._max_messages = max_messages
+        self._max_bytes = max_bytes
+
+    async def _fetch(self) -> Batch[T]:
+        return await self._channel.poll(
+            self._cursor, max_messages=self._max_messages, max_bytes=self._max_bytes
+        )
+
+    async def _idle(self) -> None:
+        await anyio.sleep(self.poll_interval)

@@ -1,0 +1,110 @@
+"""The package around the code: public names, the sans-IO rule, typing marker, examples."""
+
+from __future__ import annotations
+
+import ast
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import deliverymodes
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = ROOT / "src" / "deliverymodes"
+IO_MODULES = {"anyio", "trio", "asyncio", "sniffio", "socket", "selectors", "threading"}
+
+
+def test_public_names_are_exactly_those_the_api_page_documents() -> None:
+    api = (ROOT / "docs" / "api.md").read_text(encoding="utf-8")
+    documented = set(re.findall(r"^### `([A-Za-z_]\w*)`", api, flags=re.MULTILINE))
+    assert documented == set(deliverymodes.__all__)
+    for name in deliverymodes.__all__:
+        assert hasattr(deliverymodes, name), name
+
+
+def test_public_names_have_docstrings() -> None:
+    for name in deliverymodes.__all__:
+        value = getattr(deliverymodes, name)
+        if callable(value) and not isinstance(value, type(deliverymodes.LATEST)):
+            assert value.__doc__, name
+
+
+def imported_modules(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+@pytest.mark.parametrize(
+    "path",
+    [*sorted((PACKAGE / "_core").glob("*.py")), PACKAGE / "_defaults.py"],
+    ids=lambda p: p.name,
+)
+def test_sans_io_core_imports_no_io(path: Path) -> None:
+    assert imported_modules(path).isdisjoint(IO_MODULES)
+
+
+def test_core_runs_without_any_async_library() -> None:
+    """Load the core modules alone, with anyio and trio made unimportable."""
+    code = f"""
+import sys, importlib.util, types
+for name in ("anyio", "trio", "asyncio", "sniffio"):
+    sys.modules[name] = None
+package = types.ModuleType("deliverymodes")
+package.__path__ = [{str(PACKAGE)!r}]
+sys.modules["deliverymodes"] = package
+import deliverymodes._core as core
+log = core.RetentionLog(core.Retention(max_messages=2))
+for n in range(3):
+    log.append(n, 1, 0.0)
+assert [m.payload for m in log.read(0, None, None).messages] == [1, 2]
+"""
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_package_is_typed() -> None:
+    assert (PACKAGE / "py.typed").exists()
+
+
+EXAMPLES = sorted((ROOT / "examples").glob("*.py"))
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.name)
+def test_example_runs_and_exits_zero(example: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, str(example)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip()
+
+
+def test_the_required_examples_exist() -> None:
+    assert {"switch_modes.py", "price_ticker.py"} <= {path.name for path in EXAMPLES}
+
+
+def test_readme_example_runs() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    code = re.search(r"```python\n(.*?)```", readme, flags=re.DOTALL)
+    assert code is not None
+    result = subprocess.run(
+        [sys.executable, "-c", code.group(1)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("0 BTC-USD 97 000\n")
