@@ -108,3 +108,23 @@ def test_readme_example_runs() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("0 BTC-USD 97 000\n")
+
+
+def test_benchmark_script_runs() -> None:
+    """A smoke run with tiny counts: it must work, its figures are not judged here."""
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "channels.py"),
+            "--messages",
+            "2000",
+            "--runs",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "LongPollChannel, batches of 100" in result.stdout
