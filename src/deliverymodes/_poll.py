@@ -186,8 +186,8 @@ class PollChannel(LogChannel[T]):
     def subscribe(
         self,
         start: int | Start = LATEST,
-        *,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
+        *,
         max_messages: int | None = DEFAULT_MAX_BATCH_MESSAGES,
         max_bytes: int | None = DEFAULT_MAX_BATCH_BYTES,
     ) -> PollSubscriber[T]:
