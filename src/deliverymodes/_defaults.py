@@ -7,11 +7,17 @@ from typing import Final
 __all__ = [
     "COOPERATIVE_BUDGET",
     "DEFAULT_BUFFER_SIZE",
+    "DEFAULT_KEEPALIVE_INTERVAL",
     "DEFAULT_MAX_BATCH_BYTES",
     "DEFAULT_MAX_BATCH_MESSAGES",
+    "DEFAULT_MAX_FRAME_SIZE",
+    "DEFAULT_MAX_LONG_POLL_WAIT",
+    "DEFAULT_MAX_SUBSCRIPTIONS",
     "DEFAULT_MAX_WAIT",
+    "DEFAULT_MAX_WAITING_POLLS",
     "DEFAULT_POLL_INTERVAL",
     "DEFAULT_RETENTION_MESSAGES",
+    "DEFAULT_WRITE_BUFFER_SIZE",
 ]
 
 #: Messages a push subscriber may have waiting before its overflow policy applies. A thousand
@@ -43,3 +49,25 @@ DEFAULT_POLL_INTERVAL: Final = 0.1
 #: scheduler anyway, so a tight loop cannot starve other tasks and cancellation is honoured
 #: promptly. The same budget tokio gives each task (128) before forcing a yield.
 COOPERATIVE_BUDGET: Final = 128
+
+#: Largest frame a wire connection accepts, in bytes (its length field). Big enough for a batch of
+#: hundreds of ordinary messages, small enough that one peer cannot make the other buffer much.
+DEFAULT_MAX_FRAME_SIZE: Final = 1024 * 1024
+
+#: Push subscriptions one wire connection may hold at once.
+DEFAULT_MAX_SUBSCRIPTIONS: Final = 100
+
+#: Long polls one wire connection may have waiting at once.
+DEFAULT_MAX_WAITING_POLLS: Final = 100
+
+#: Longest a server holds a remote long poll, in seconds, whatever the client asks: under the 60 s
+#: idle timeout common to proxies and load balancers, so a held request is never cut by one.
+DEFAULT_MAX_LONG_POLL_WAIT: Final = 30.0
+
+#: Seconds of silence after which a wire connection sends a KEEPALIVE frame: the interval the
+#: HTML specification advises for Server-Sent Events comments, for the same reason (proxies).
+DEFAULT_KEEPALIVE_INTERVAL: Final = 15.0
+
+#: Bytes a wire connection queues for writing before the producers of more frames wait: four
+#: maximum frames, enough to keep the socket busy without holding a slow reader's backlog.
+DEFAULT_WRITE_BUFFER_SIZE: Final = 4 * DEFAULT_MAX_FRAME_SIZE

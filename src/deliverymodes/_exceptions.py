@@ -4,7 +4,10 @@
 
     DeliveryError            base of what the library raises about delivery
     ├── ChannelClosed        the channel (or this subscription) is closed; nothing more will come
-    └── SlowConsumer         a push subscriber fell behind and was cut off (Overflow.DISCONNECT)
+    ├── SlowConsumer         a push subscriber fell behind and was cut off (Overflow.DISCONNECT)
+    ├── ProtocolError        the peer sent bytes that break the wire protocol (``code`` says how)
+    ├── RemoteError          the peer refused a request with an error frame (``code``, message)
+    └── ConnectionLost       the transport under a remote channel failed or closed
 
 Misuse of the API (a bad argument) raises the built-in ``ValueError`` or ``TypeError`` with a
 message naming the argument, never a ``DeliveryError``.
@@ -12,7 +15,19 @@ message naming the argument, never a ``DeliveryError``.
 
 from __future__ import annotations
 
-__all__ = ["ChannelClosed", "DeliveryError", "SlowConsumer"]
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ._wire._frames import ErrorCode
+
+__all__ = [
+    "ChannelClosed",
+    "ConnectionLost",
+    "DeliveryError",
+    "ProtocolError",
+    "RemoteError",
+    "SlowConsumer",
+]
 
 
 class DeliveryError(Exception):
@@ -29,3 +44,31 @@ class SlowConsumer(DeliveryError):
     The subscriber still receives everything buffered before the overflow; only then does
     ``receive()`` raise this.
     """
+
+
+class ProtocolError(DeliveryError):
+    """The peer sent something that breaks the wire protocol; the connection cannot go on.
+
+    ``code`` is the :class:`ErrorCode` sent to the peer in the error frame before closing.
+    """
+
+    def __init__(self, code: ErrorCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class RemoteError(DeliveryError):
+    """The peer answered a request with an error frame: ``code`` (an :class:`ErrorCode`) and text.
+
+    A remote ``CHANNEL_CLOSED`` is raised as :class:`ChannelClosed` instead, as a local channel
+    would.
+    """
+
+    def __init__(self, code: ErrorCode, message: str) -> None:
+        super().__init__(f"{code.name}: {message}")
+        self.code = code
+        self.text = message
+
+
+class ConnectionLost(DeliveryError):
+    """The byte stream under a remote channel broke or was closed."""

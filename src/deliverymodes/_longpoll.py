@@ -21,7 +21,7 @@ from ._core import (
     release_reason,
 )
 from ._defaults import COOPERATIVE_BUDGET
-from ._poll import _DEFAULT_RETENTION, CursorSubscriber, LogChannel
+from ._poll import _DEFAULT_RETENTION, LogChannel, LogSubscriber
 
 __all__ = ["UNSET", "LongPollChannel", "LongPollSubscriber", "Unset"]
 
@@ -193,7 +193,7 @@ class LongPollChannel(LogChannel[T]):
         return LongPollSubscriber(self, start, batching)
 
 
-class LongPollSubscriber(CursorSubscriber[T]):
+class LongPollSubscriber(LogSubscriber[T]):
     """Long polls its channel in a loop; ``await sub.poll()`` does one long poll."""
 
     def __init__(self, channel: LongPollChannel[T], start: int | Start, batching: Batching) -> None:
@@ -202,4 +202,4 @@ class LongPollSubscriber(CursorSubscriber[T]):
         self.batching = batching
 
     async def _fetch(self) -> Batch[T]:
-        return await self._channel._long_poll(self._cursor, self.batching)
+        return await self._channel._long_poll(self.cursor, self.batching)

@@ -10,7 +10,7 @@ import time
 from abc import abstractmethod
 from collections import deque
 from collections.abc import Callable
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 import anyio
 from anyio.lowlevel import checkpoint
@@ -41,7 +41,7 @@ from ._defaults import (
 )
 from ._exceptions import ChannelClosed
 
-__all__ = ["LogChannel", "PollChannel", "PollSubscriber"]
+__all__ = ["CursorSubscriber", "LogChannel", "LogSubscriber", "PollChannel", "PollSubscriber"]
 
 T = TypeVar("T")
 
@@ -109,6 +109,19 @@ class LogChannel(AsyncCloseable, Generic[T]):
     def _wake_waiters(self) -> None:
         """A message was appended while long polls wait (LongPollChannel wakes them)."""
 
+    async def _poll_at_once(
+        self, cursor: int | Start, max_messages: int | None, max_bytes: int | None
+    ) -> Batch[T]:
+        """A plain poll (PollChannel.poll; also how a server answers a POLL on any log channel)."""
+        start = self._resolve(cursor)
+        check_optional_count("max_messages", max_messages)
+        check_optional_count("max_bytes", max_bytes)
+        self._budget -= 1
+        if not self._budget:
+            self._budget = COOPERATIVE_BUDGET
+            await checkpoint()
+        return self._answer(self._read(start, max_messages, max_bytes), None)
+
     def _resolve(self, cursor: int | Start) -> int | Start:
         """Check ``cursor`` now; EARLIEST stays symbolic until the read, LATEST is fixed now."""
         offset = self._log.resolve(cursor)
@@ -174,14 +187,7 @@ class PollChannel(LogChannel[T]):
         max_bytes: int | None = DEFAULT_MAX_BATCH_BYTES,
     ) -> Batch[T]:
         """What is retained from ``cursor``, at once, within the caps."""
-        start = self._resolve(cursor)
-        check_optional_count("max_messages", max_messages)
-        check_optional_count("max_bytes", max_bytes)
-        self._budget -= 1
-        if not self._budget:
-            self._budget = COOPERATIVE_BUDGET
-            await checkpoint()
-        return self._answer(self._read(start, max_messages, max_bytes), None)
+        return await self._poll_at_once(cursor, max_messages, max_bytes)
 
     def subscribe(
         self,
@@ -202,11 +208,14 @@ class PollChannel(LogChannel[T]):
 
 
 class CursorSubscriber(SubscriberIteration[T]):
-    """A subscriber that keeps its own cursor and fetches batches from a log channel."""
+    """A subscriber that keeps its own cursor and fetches batches from somewhere (``_fetch``).
 
-    def __init__(self, channel: LogChannel[T], start: int | Start) -> None:
-        self._log_channel = channel
-        self._cursor = channel._log.resolve(start, name="start")
+    The fetching, buffering, idling and counting shared by local and remote poll and long-poll
+    subscribers.
+    """
+
+    def __init__(self, start: int | Start) -> None:
+        self._cursor: int | Start = start
         self._buffer: deque[Message[T]] = deque()
         self._ended = False  # a closed batch arrived: after the buffer, the end
         self._closed = False
@@ -217,12 +226,18 @@ class CursorSubscriber(SubscriberIteration[T]):
         self._missed = 0
         self._polls = 0
         self._empty_polls = 0
-        channel._subscribers += 1
 
     @property
-    def cursor(self) -> int:
+    def cursor(self) -> int | Start:
         """The offset this subscriber will fetch next (buffered messages come before it)."""
         return self._cursor
+
+    def _pending(self) -> int:
+        """Messages waiting past the cursor, where that is known without asking (for ``lag``)."""
+        return 0
+
+    def _unsubscribed(self) -> None:
+        """The subscription was closed (hook for the channel's count)."""
 
     @abstractmethod
     async def _fetch(self) -> Batch[T]:
@@ -251,7 +266,7 @@ class CursorSubscriber(SubscriberIteration[T]):
             messages = tuple(self._buffer)
             self._buffer.clear()
             self._delivered += len(messages)
-            return Batch(messages, self._cursor, 0, self._ended)
+            return Batch(messages, messages[-1].offset + 1, 0, self._ended)
         batch = await self._fetch_exclusively(idle=False)
         if batch is None:
             return await self.poll()
@@ -305,12 +320,12 @@ class CursorSubscriber(SubscriberIteration[T]):
             return
         self._closed = True
         self._buffer.clear()
-        self._log_channel._subscribers -= 1
+        self._unsubscribed()
         if self._scope is not None:
             self._scope.cancel()
 
     def statistics(self) -> SubscriberStatistics:
-        pending = 0 if self._closed else self._log_channel._log.pending(self._cursor)[0]
+        pending = 0 if self._closed else self._pending()
         return SubscriberStatistics(
             delivered=self._delivered,
             missed=self._missed,
@@ -320,7 +335,27 @@ class CursorSubscriber(SubscriberIteration[T]):
         )
 
 
-class PollSubscriber(CursorSubscriber[T]):
+class LogSubscriber(CursorSubscriber[T]):
+    """A cursor subscriber of a channel in this process: its start is fixed when it subscribes."""
+
+    def __init__(self, channel: LogChannel[T], start: int | Start) -> None:
+        super().__init__(channel._log.resolve(start, name="start"))
+        self._log_channel = channel
+        channel._subscribers += 1
+
+    @property
+    def cursor(self) -> int:
+        """The offset this subscriber will fetch next (buffered messages come before it)."""
+        return cast(int, self._cursor)  # resolved at construction
+
+    def _pending(self) -> int:
+        return self._log_channel._log.pending(self.cursor)[0]
+
+    def _unsubscribed(self) -> None:
+        self._log_channel._subscribers -= 1
+
+
+class PollSubscriber(LogSubscriber[T]):
     """Polls its channel; after an empty answer it sleeps ``poll_interval`` s, then asks again."""
 
     def __init__(
@@ -345,7 +380,7 @@ class PollSubscriber(CursorSubscriber[T]):
 
     async def _fetch(self) -> Batch[T]:
         return await self._channel.poll(
-            self._cursor, max_messages=self._max_messages, max_bytes=self._max_bytes
+            self.cursor, max_messages=self._max_messages, max_bytes=self._max_bytes
         )
 
     async def _idle(self) -> None:

@@ -1,0 +1,35 @@
+"""Channels across processes: serve them over any anyio byte stream, and connect to them."""
+
+from ._client import (
+    Remote,
+    RemoteLongPollChannel,
+    RemoteLongPollSubscriber,
+    RemotePollChannel,
+    RemotePollSubscriber,
+    RemotePushChannel,
+    RemotePushSubscriber,
+    connect,
+    connect_tcp,
+    connect_unix,
+)
+from ._memory import stream_pair
+from ._server import ServerLimits, serve, serve_listener, serve_tcp, serve_unix
+
+__all__ = [
+    "Remote",
+    "RemoteLongPollChannel",
+    "RemoteLongPollSubscriber",
+    "RemotePollChannel",
+    "RemotePollSubscriber",
+    "RemotePushChannel",
+    "RemotePushSubscriber",
+    "ServerLimits",
+    "connect",
+    "connect_tcp",
+    "connect_unix",
+    "serve",
+    "serve_listener",
+    "serve_tcp",
+    "serve_unix",
+    "stream_pair",
+]
