@@ -9,7 +9,7 @@ from typing import Any, Generic, TypeVar
 
 from typing_extensions import Self
 
-from ._core import Message
+from ._core import Message, SubscriberStatistics
 from ._exceptions import ChannelClosed
 
 __all__ = ["AsyncCloseable", "SubscriberIteration", "check_sizer"]
@@ -48,6 +48,10 @@ class SubscriberIteration(AsyncCloseable, Generic[T]):
     @abstractmethod
     async def receive(self) -> Message[T]:
         """The next message; raises ChannelClosed at the end."""
+
+    @abstractmethod
+    def statistics(self) -> SubscriberStatistics:
+        """What this subscriber has done so far."""
 
     def __aiter__(self) -> Self:
         return self

@@ -97,6 +97,8 @@ __all__ = [
 T = TypeVar("T")
 
 _KEEPALIVE = encode(Keepalive())
+#: Seconds ``Remote.aclose`` waits for the server to finish after CLOSE before cutting the stream.
+_GOODBYE_TIMEOUT = 5.0
 _OVERFLOW_CODES = {
     Overflow.BLOCK: 1,
     Overflow.DROP_OLDEST: 2,
@@ -174,6 +176,7 @@ class Remote(AsyncCloseable):
         self._next_number = 0
         self._welcomed = anyio.Event()
         self._writer_done = anyio.Event()
+        self._reader_done = anyio.Event()
         self._failure: DeliveryError | None = None
         self._closed = False
 
@@ -212,14 +215,18 @@ class Remote(AsyncCloseable):
             return
         self._closed = True
         writer, task_group = self._writer, self._task_group
-        if writer is not None and self._failure is None:
-            with contextlib.suppress(ConnectionLost):
-                writer.write(self._protocol.send(Close()))
+        if writer is not None:
+            if self._failure is None:
+                with contextlib.suppress(ConnectionLost):
+                    writer.write(self._protocol.send(Close()))
             writer.finish()
         self._fail(ConnectionLost("the connection was closed"))
         if task_group is not None:
-            with anyio.move_on_after(5, shield=True):  # let the writer flush the goodbye
+            # A graceful goodbye: the writer flushes CLOSE, the server finishes and closes its
+            # end, and our reader sees the end of the stream. Bounded, for servers that do not.
+            with anyio.move_on_after(_GOODBYE_TIMEOUT, shield=True):
                 await self._writer_done.wait()
+                await self._reader_done.wait()
             task_group.cancel_scope.cancel()
             await task_group.__aexit__(None, None, None)
         if self._stream is not None:
@@ -257,6 +264,8 @@ class Remote(AsyncCloseable):
             self._fail(error)
         except (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
             self._fail(ConnectionLost("the server closed the connection"))
+        finally:
+            self._reader_done.set()
 
     def _dispatch(self, event: Event) -> None:
         if isinstance(event, Push):
@@ -387,6 +396,7 @@ class _RemoteChannel(AsyncCloseable, Generic[T]):
         self.name = name
         self._published = 0
         self._subscribers: set[SubscriberIteration[T]] = set()
+        self._retired_delivered = 0  # by subscriptions closed since
         self._closed = False
 
     async def publish(self, payload: T) -> Message[T]:
@@ -403,8 +413,13 @@ class _RemoteChannel(AsyncCloseable, Generic[T]):
         for subscriber in list(self._subscribers):
             await subscriber.aclose()
 
+    def _retire(self, subscriber: SubscriberIteration[T]) -> None:
+        if subscriber in self._subscribers:
+            self._subscribers.discard(subscriber)
+            self._retired_delivered += subscriber.statistics().delivered
+
     def _subscriber_statistics(self) -> list[SubscriberStatistics]:
-        return [subscriber.statistics() for subscriber in self._subscribers]  # type: ignore[attr-defined]
+        return [subscriber.statistics() for subscriber in self._subscribers]
 
 
 class RemotePushChannel(_RemoteChannel[T]):
@@ -439,7 +454,7 @@ class RemotePushChannel(_RemoteChannel[T]):
         subscribers = self._subscriber_statistics()
         return ChannelStatistics(
             published=self._published,
-            delivered=sum(s.delivered for s in subscribers),
+            delivered=self._retired_delivered + sum(s.delivered for s in subscribers),
             subscribers=len(subscribers),
             buffered=sum(s.lag for s in subscribers),
         )
@@ -478,6 +493,9 @@ class RemotePushSubscriber(SubscriberIteration[T]):
             try:
                 await self._remote._wait(self._confirmation)
             except BaseException:
+                # Refused, or given up waiting: nothing to unsubscribe from if it was refused,
+                # and if it is confirmed later the server's subscription ends with the connection.
+                self._remote._subscriptions.pop(self.number, None)
                 await self.aclose()
                 raise
             self._confirmed = True
@@ -540,7 +558,7 @@ class RemotePushSubscriber(SubscriberIteration[T]):
             return
         self._closed = True
         self._buffer.clear()
-        self._channel._subscribers.discard(self)
+        self._channel._retire(self)
         if self._remote._subscriptions.pop(self.number, None) is not None:
             with contextlib.suppress(DeliveryError):
                 self._remote._send(Unsubscribe(self.number))
@@ -710,7 +728,7 @@ class RemotePollSubscriber(CursorSubscriber[T]):
             await anyio.sleep(self.poll_interval)
 
     def _unsubscribed(self) -> None:
-        self._channel._subscribers.discard(self)
+        self._channel._retire(self)
 
 
 class RemoteLongPollSubscriber(RemotePollSubscriber[T]):

@@ -378,9 +378,8 @@ class _Connection:
 
     def _unsubscribe(self, number: int) -> None:
         subscription = self._subscriptions.get(number)
-        if subscription is None:
-            raise _RequestError(ErrorCode.UNKNOWN_SUBSCRIPTION, f"no subscription {number}")
-        subscription.scope.cancel()
+        if subscription is not None:  # else it ended already: its END crossed this request
+            subscription.scope.cancel()
 
     async def _forward(self, subscription: _Subscription) -> None:
         """Push the subscription's messages, coalesced, within the credit the client gave."""

@@ -1,0 +1,77 @@
+"""The sans-IO wire protocol, for binding channels to a transport deliverymodes does not ship.
+
+Most transports are byte streams: wrap yours as an ``anyio.abc.ByteStream`` and hand it to
+:func:`deliverymodes.serve` and :func:`deliverymodes.connect`. For a transport that carries
+messages rather than bytes, or a client in another event loop, drive the protocol objects here
+yourself: :class:`ServerProtocol` and :class:`ClientProtocol` take bytes in and give events out,
+take events in and give bytes out, and never do I/O. ``docs/wire-protocol.md`` describes every
+frame; ``docs/adapters.md`` walks through writing an adapter.
+"""
+
+from ._wire import (
+    DEFAULT,
+    EARLIEST_CURSOR,
+    LATEST_CURSOR,
+    NO_LIMIT,
+    PROTOCOL_VERSION,
+    Batch,
+    ClientProtocol,
+    Close,
+    Credit,
+    End,
+    EndReason,
+    Error,
+    ErrorCode,
+    Event,
+    FrameDecoder,
+    Hello,
+    Keepalive,
+    Kind,
+    LongPoll,
+    Poll,
+    Publish,
+    Published,
+    Push,
+    ServerProtocol,
+    State,
+    Subscribe,
+    Subscribed,
+    Unsubscribe,
+    Welcome,
+    WireMessage,
+    encode,
+)
+
+__all__ = [
+    "DEFAULT",
+    "EARLIEST_CURSOR",
+    "LATEST_CURSOR",
+    "NO_LIMIT",
+    "PROTOCOL_VERSION",
+    "Batch",
+    "ClientProtocol",
+    "Close",
+    "Credit",
+    "End",
+    "EndReason",
+    "Error",
+    "ErrorCode",
+    "Event",
+    "FrameDecoder",
+    "Hello",
+    "Keepalive",
+    "Kind",
+    "LongPoll",
+    "Poll",
+    "Publish",
+    "Published",
+    "Push",
+    "ServerProtocol",
+    "State",
+    "Subscribe",
+    "Subscribed",
+    "Unsubscribe",
+    "Welcome",
+    "WireMessage",
+    "encode",
+]
