@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from deliverymodes import Overflow
+from deliverymodes import Overflow, wire
 
 #: Payload sizes: mostly small, sometimes empty, sometimes larger than typical byte caps.
 sizes = st.integers(min_value=0, max_value=40)
@@ -13,11 +13,8 @@ sizes = st.integers(min_value=0, max_value=40)
 optional_caps = st.none() | st.integers(min_value=1, max_value=12)
 
 policies = st.sampled_from(list(Overflow))
-drop_policies = st.sampled_from([Overflow.DROP_OLDEST, Overflow.DROP_NEWEST, Overflow.DISCONNECT])
 
-# -- wire protocol ----------------------------------------------------------------------------------
-
-from deliverymodes import wire  # noqa: E402
+# -- wire protocol --------------------------------------------------------------------------------
 
 u32 = st.integers(0, 2**32 - 1)
 u64 = st.integers(0, 2**64 - 1)

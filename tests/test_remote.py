@@ -97,7 +97,11 @@ async def test_poll_and_long_poll(transport: str) -> None:
         for value in range(5):
             await poll.publish(value)
         batch = await poll.poll(0, max_messages=3)
-        assert ([m.payload for m in batch.messages], batch.cursor, batch.reason) == ([0, 1, 2], 3, None)
+        assert ([m.payload for m in batch.messages], batch.cursor, batch.reason) == (
+            [0, 1, 2],
+            3,
+            None,
+        )
         empty = await poll.poll(5)
         assert (empty.messages, empty.cursor) == ((), 5)
         assert poll.statistics().empty_polls == 1
@@ -204,10 +208,10 @@ async def test_disconnects_leak_no_subscription_or_waiting_poll(transport: str) 
                 await wait_until(lambda: long.statistics().waiting_polls == 1)
                 assert push.statistics().subscribers == 1
                 await push.publish("in flight")
+                assert remote._stream is not None
                 await remote._stream.aclose()  # the client vanishes mid long poll and mid push
             await wait_until(
-                lambda: long.statistics().waiting_polls == 0
-                and push.statistics().subscribers == 0
+                lambda: long.statistics().waiting_polls == 0 and push.statistics().subscribers == 0
             )
         assert push.statistics().published == 1
 
@@ -232,17 +236,24 @@ async def test_slow_remote_subscriber_does_not_hold_the_publisher(transport: str
 async def test_remote_disconnect_policy_raises_slow_consumer(transport: str) -> None:
     served = {"push": PushChannel[int](overflow=Overflow.DISCONNECT, buffer_size=2)}
     local = served["push"]
-    async with running_server(served, transport) as connect_to, connect_to() as remote:
-        async with remote.push("push").subscribe(window=1) as subscriber:
-            with anyio.fail_after(5):
-                for value in range(20):
-                    await local.publish(value)
-                received = []
-                with pytest.raises(SlowConsumer):
-                    async for message in subscriber:
-                        received.append(message.payload)
-        assert received == sorted(received)
-        assert len(received) <= 3
+    received: list[int] = []
+
+    async def read_all(subscriber: Subscriber[int]) -> None:
+        async for message in subscriber:
+            received.append(message.payload)
+
+    async with (
+        running_server(served, transport) as connect_to,
+        connect_to() as remote,
+        remote.push("push").subscribe(window=1) as subscriber,
+    ):
+        with anyio.fail_after(5):
+            for value in range(20):
+                await local.publish(value)
+            with pytest.raises(SlowConsumer):
+                await read_all(subscriber)
+    assert received == sorted(received)
+    assert len(received) <= 3
 
 
 async def test_limits_are_enforced(transport: str) -> None:
@@ -308,7 +319,7 @@ async def test_a_framing_error_closes_only_that_connection(transport: str, bad: 
 async def test_bad_requests_get_an_error_and_the_connection_goes_on(transport: str) -> None:
     async with running_server(channels(), transport) as connect_to:
         async with raw_connection(connect_to) as stream:
-            requests = [
+            requests: list[wire.Event] = [
                 wire.Publish(1, "poll", b"{not json"),
                 wire.Poll(2, "poll", -5),
                 wire.LongPoll(3, "long", 0, 0),
@@ -335,20 +346,25 @@ async def test_bad_requests_get_an_error_and_the_connection_goes_on(transport: s
 
 async def test_idle_connections_get_keepalives(transport: str) -> None:
     limits = ServerLimits(keepalive_interval=0.01)
-    async with running_server(channels(), transport, limits) as connect_to:
-        async with raw_connection(connect_to) as stream:
-            await stream.send(HELLO)
-            decoder = wire.FrameDecoder(1 << 20)
-            seen: list[wire.Event] = []
-            with anyio.fail_after(5):
-                while sum(isinstance(e, wire.Keepalive) for e in seen) < 2:
-                    decoder.receive_data(await stream.receive())
-                    while (event := decoder.next_event()) is not None:
-                        seen.append(event)
-            assert isinstance(seen[0], wire.Welcome)
+    async with (
+        running_server(channels(), transport, limits) as connect_to,
+        raw_connection(connect_to) as stream,
+    ):
+        await stream.send(HELLO)
+        decoder = wire.FrameDecoder(1 << 20)
+        seen: list[wire.Event] = []
+        with anyio.fail_after(5):
+            while sum(isinstance(e, wire.Keepalive) for e in seen) < 2:
+                decoder.receive_data(await stream.receive())
+                while (event := decoder.next_event()) is not None:
+                    seen.append(event)
+        assert isinstance(seen[0], wire.Welcome)
 
 
 async def test_remote_is_used_inside_async_with() -> None:
-    remote = Remote(lambda: anyio.sleep(0))  # type: ignore[arg-type, return-value]
+    async def never_opened() -> anyio.abc.ByteStream:
+        raise AssertionError("not opened outside async with")
+
+    remote = Remote(never_opened)
     with pytest.raises(RuntimeError, match="async with"):
         await remote.poll("x").poll(0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import time
 from collections.abc import Callable
 from typing import Any, Final, Literal, TypeVar
 
@@ -110,26 +111,36 @@ class LongPollChannel(LogChannel[T]):
         if not self._budget:
             self._budget = COOPERATIVE_BUDGET
             await checkpoint()
-        log = self._log
-        offset = log.resolve(cursor)
+        ready = self._poll_if_ready(cursor, batching)
+        if ready is not None:
+            return ready
+        offset = self._log.resolve(cursor)
         min_messages = _effective_min_messages(batching)
-        reason = self._release(offset, min_messages, batching.min_bytes, batching.max_wait == 0)
+        waiter = _Waiter(offset, min_messages, batching.min_bytes)
+        self._waiters[waiter] = None
+        try:
+            with anyio.move_on_after(batching.max_wait):
+                await waiter.event.wait()
+        finally:
+            self._waiters.pop(waiter, None)
+        timed_out = not waiter.event.is_set()
+        reason = (
+            self._release(offset, min_messages, batching.min_bytes, timed_out)
+            or waiter.reason  # thresholds met at wake-up, then retention evicted some
+            or Release.MAX_WAIT
+        )
+        return self._answer(self._read(offset, batching.max_messages, batching.max_bytes), reason)
+
+    def _poll_if_ready(self, cursor: int | Start, batching: Batching) -> Batch[T] | None:
+        """The answer if the long poll can be answered now, else None (nothing is counted)."""
+        offset = self._log.resolve(cursor)
+        self._log.evict_expired(time.time())
+        reason = self._release(
+            offset, _effective_min_messages(batching), batching.min_bytes, batching.max_wait == 0
+        )
         if reason is None:
-            waiter = _Waiter(offset, min_messages, batching.min_bytes)
-            self._waiters[waiter] = None
-            try:
-                with anyio.move_on_after(batching.max_wait):
-                    await waiter.event.wait()
-            finally:
-                self._waiters.pop(waiter, None)
-            timed_out = not waiter.event.is_set()
-            reason = (
-                self._release(offset, min_messages, batching.min_bytes, timed_out)
-                or waiter.reason  # thresholds met at wake-up, then retention evicted some
-                or Release.MAX_WAIT
-            )
-        read = self._read(offset, batching.max_messages, batching.max_bytes)
-        return self._answer(read, reason)
+            return None
+        return self._answer(self._read(offset, batching.max_messages, batching.max_bytes), reason)
 
     def _release(
         self, offset: int, min_messages: int, min_bytes: int | None, timed_out: bool

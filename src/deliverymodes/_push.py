@@ -20,6 +20,7 @@ from ._core import (
     SubscriberStatistics,
     check_count,
     default_sizer,
+    make_message,
     measure,
 )
 from ._defaults import COOPERATIVE_BUDGET, DEFAULT_BUFFER_SIZE
@@ -94,7 +95,7 @@ class PushChannel(AsyncCloseable, Generic[T]):
     def _commit(self, payload: T, size: int) -> Message[T]:
         if self._closed:
             raise ChannelClosed("cannot publish to a closed channel")
-        message = Message(self._next_offset, payload, size, time.time())
+        message = make_message(self._next_offset, payload, size, time.time())
         self._next_offset += 1
         for subscriber in self._subscribers:
             # The common case, inline: there is room. PushLedger.overflow decides otherwise.

@@ -21,6 +21,7 @@ from ._values import (
     Retention,
     Start,
     SubscriberStatistics,
+    make_message,
 )
 
 __all__ = [
@@ -43,6 +44,7 @@ __all__ = [
     "check_optional_count",
     "check_optional_seconds",
     "default_sizer",
+    "make_message",
     "measure",
     "release_reason",
 ]

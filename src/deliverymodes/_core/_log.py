@@ -5,7 +5,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from typing import Generic, TypeVar
 
-from ._values import Message, Retention, Start
+from ._values import Message, Retention, Start, make_message
 
 __all__ = ["Read", "RetentionLog"]
 
@@ -87,7 +87,7 @@ class RetentionLog(Generic[T]):
         """Append a message and evict what no longer fits; returns the message."""
         messages = self._messages
         ends = self._ends
-        message = Message(self._base + len(messages), payload, size, now)
+        message = make_message(self._base + len(messages), payload, size, now)
         ends.append((ends[-1] if ends else self._bytes_before_base) + size)
         messages.append(message)
         retention = self.retention

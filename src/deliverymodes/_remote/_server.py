@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import ssl
-from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
@@ -41,7 +40,6 @@ from .._wire import (
     EARLIEST_CURSOR,
     LATEST_CURSOR,
     NO_LIMIT,
-    Batch,
     Close,
     Codec,
     Credit,
@@ -57,13 +55,13 @@ from .._wire import (
     Poll,
     Publish,
     Published,
-    Push,
     ServerProtocol,
     Subscribe,
     Subscribed,
     Unsubscribe,
-    WireMessage,
     encode,
+    encode_batch,
+    encode_push,
 )
 from ._writer import FrameWriter
 
@@ -80,6 +78,8 @@ _RELEASES = {None: 0, "min_messages": 1, "min_bytes": 2, "max_wait": 3, "closed"
 # ``max_frame_size - FRAME_OVERHEAD`` bytes, so that it fits a PUSH or BATCH frame alone.
 FRAME_OVERHEAD = 64
 _KEEPALIVE = encode(Keepalive())
+_BATCHING_FIELDS = ("min_messages", "min_bytes", "max_wait", "max_messages", "max_bytes")
+_BATCHINGS_KEPT = 64  # distinct long-poll settings one connection keeps validated
 
 
 def _positive(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
@@ -105,22 +105,35 @@ class ServerLimits:
 
 
 class _PayloadCache:
-    """Encoded payloads of recent messages, shared by a server's connections: fan-out to many
-    remote subscribers encodes each message once."""
+    """Encoded payloads of recent messages, shared by a server's connections, so that fan-out
+    to many remote readers encodes each message once. With one connection it only encodes."""
 
     def __init__(self, codec: Codec[Any], size: int = 4096) -> None:
         self._codec = codec
         self._size = size
-        self._entries: OrderedDict[int, tuple[Message[Any], bytes]] = OrderedDict()
+        self._entries: dict[int, tuple[Message[Any], bytes]] = {}
+        self.connections = 0
+
+    def wire_messages(
+        self, messages: tuple[Message[Any], ...]
+    ) -> list[tuple[int, float, int, bytes]]:
+        """``(offset, published_at, size, encoded payload)`` for each of ``messages``."""
+        if self.connections < 2:
+            encode = self._codec.encode
+            return [(m.offset, m.published_at, m.size, encode(m.payload)) for m in messages]
+        encoded = self.encoded
+        return [(m.offset, m.published_at, m.size, encoded(m)) for m in messages]
 
     def encoded(self, message: Message[Any]) -> bytes:
+        if self.connections < 2:
+            return self._codec.encode(message.payload)
         entry = self._entries.get(id(message))
         if entry is not None and entry[0] is message:
             return entry[1]
         data = self._codec.encode(message.payload)
+        if len(self._entries) >= self._size:
+            self._entries.clear()  # cheaper than keeping an order; recent ones come back soon
         self._entries[id(message)] = (message, data)
-        if len(self._entries) > self._size:
-            self._entries.popitem(last=False)
         return data
 
 
@@ -177,8 +190,17 @@ class _Connection:
         )
         self._subscriptions: dict[int, _Subscription] = {}
         self._waiting_polls = 0
+        self._batchings: dict[tuple[object, tuple[object, ...]], Any] = {}
+        self._replies: list[bytes] = []  # answers made while handling one read
 
     async def run(self) -> None:
+        self._cache.connections += 1
+        try:
+            await self._run()
+        finally:
+            self._cache.connections -= 1
+
+    async def _run(self) -> None:
         # ConnectionLost is caught in every task that writes: a broken stream ends the connection
         # quietly (the writer's task cancels the rest), never as an error out of the task group.
         try:
@@ -203,7 +225,17 @@ class _Connection:
             scope.cancel()  # the writer is done or the stream broke: stop everything
 
     def _send(self, event: Event) -> None:
+        """Queue ``event`` for the writer task (from any task)."""
         self._writer.write(self._protocol.send(event))
+
+    def _reply(self, frame: bytes) -> None:
+        """Keep ``frame``, an answer made by the reader task, for its next direct write."""
+        self._replies.append(frame)
+
+    async def _flush_replies(self) -> None:
+        if self._replies:
+            replies, self._replies = b"".join(self._replies), []
+            await self._writer.write_directly(replies)
 
     async def _read(self, tg: anyio.abc.TaskGroup) -> None:
         protocol = self._protocol
@@ -219,20 +251,26 @@ class _Connection:
                 try:
                     event = protocol.next_event()
                 except ProtocolError as error:
+                    await self._flush_replies()
                     self._send(Error(0, error.code, str(error)))
                     return
                 if event is None:
                     break
                 if isinstance(event, Close):
                     return
-                await self._writer.wait_for_room()  # a client that does not read stops being read
+                if isinstance(event, Publish) or self._writer.queued:
+                    await self._flush_replies()  # before anything that may wait
+                    await (
+                        self._writer.wait_for_room()
+                    )  # a client that does not read stops being read
                 await self._handle(event, tg)
+            await self._flush_replies()  # the answers to this read, in one write
 
     async def _handle(self, event: Event, tg: anyio.abc.TaskGroup) -> None:
         request = getattr(event, "request", 0)
         try:
             if isinstance(event, Hello):
-                self._writer.write(self._protocol.welcome())
+                self._reply(self._protocol.welcome())
             elif isinstance(event, Publish):
                 await self._publish(event)
             elif isinstance(event, Poll):
@@ -247,7 +285,7 @@ class _Connection:
                 self._unsubscribe(event.subscription)
             # KEEPALIVE needs no answer.
         except _RequestError as error:
-            self._send(Error(request, error.code, str(error)))
+            self._reply(self._protocol.send(Error(request, error.code, str(error))))
 
     def _channel(self, name: str) -> object:
         try:
@@ -275,7 +313,8 @@ class _Connection:
             raise _RequestError(ErrorCode.CHANNEL_CLOSED, "the channel is closed") from None
         except (TypeError, ValueError) as error:
             raise _RequestError(ErrorCode.BAD_PAYLOAD, str(error)) from None
-        self._send(Published(event.request, message.offset, message.size, message.published_at))
+        published = Published(event.request, message.offset, message.size, message.published_at)
+        self._reply(self._protocol.send(published))
 
     def _log_channel(self, name: str) -> LogChannel[Any]:
         channel = self._channel(name)
@@ -295,13 +334,14 @@ class _Connection:
             raise _RequestError(ErrorCode.BAD_ARGUMENT, str(error)) from None
         self._send_batch(event.request, batch)
 
-    def _send_batch(self, request: int, batch: Any) -> None:
-        encoded = self._cache.encoded
-        messages = tuple(
-            WireMessage(m.offset, m.published_at, m.size, encoded(m)) for m in batch.messages
-        )
+    def _send_batch(self, request: int, batch: Any, *, reply: bool = True) -> None:
+        messages = self._cache.wire_messages(batch.messages)
         reason = _RELEASES[None if batch.reason is None else batch.reason.value]
-        self._send(Batch(request, batch.cursor, batch.missed, batch.closed, reason, messages))
+        frame = encode_batch((request, batch.cursor, batch.missed, batch.closed, reason), messages)
+        if reply:
+            self._reply(frame)
+        else:
+            self._writer.write(frame)
 
     def _start_long_poll(self, event: LongPoll, tg: anyio.abc.TaskGroup) -> None:
         channel = self._channel(event.channel)
@@ -309,42 +349,47 @@ class _Connection:
             raise _RequestError(
                 ErrorCode.UNSUPPORTED, f"{event.channel!r} is not a long-poll channel"
             )
+        limit = self._limits.max_long_poll_wait
+        asked = _setting("max_wait_ms", event.max_wait_ms, UNSET)
+        wait = channel.batching.max_wait if asked is UNSET else asked and asked / 1000
+        settings = (
+            _setting("min_messages", event.min_messages, UNSET),
+            _setting("min_bytes", event.min_bytes, UNSET),
+            limit if wait is None else min(wait, limit),
+            _setting("max_messages", event.max_messages, UNSET),
+            _setting("max_bytes", event.max_bytes, UNSET),
+        )
+        try:  # check everything now, so that a bad request is answered at once
+            batching = self._batchings.get((channel, settings))
+            if batching is None:  # a client asks the same settings again and again: keep them
+                batching = channel._batching(**dict(zip(_BATCHING_FIELDS, settings, strict=True)))
+                if len(self._batchings) >= _BATCHINGS_KEPT:
+                    self._batchings.clear()
+                self._batchings[(channel, settings)] = batching
+            cursor = channel._resolve(_cursor(event.cursor))
+            ready = channel._poll_if_ready(cursor, batching)
+        except (TypeError, ValueError) as error:
+            raise _RequestError(ErrorCode.BAD_ARGUMENT, str(error)) from None
+        if ready is not None:  # no need for a task: answer at once
+            self._send_batch(event.request, ready)
+            return
         if self._waiting_polls >= self._limits.max_waiting_polls:
             raise _RequestError(
                 ErrorCode.TOO_MANY_REQUESTS,
                 f"{self._waiting_polls} long polls are already waiting on this connection",
             )
-        limit = self._limits.max_long_poll_wait
-        asked = _setting("max_wait_ms", event.max_wait_ms, UNSET)
-        wait = channel.batching.max_wait if asked is UNSET else asked and asked / 1000
-        wait = limit if wait is None else min(wait, limit)
-        kwargs = {
-            "min_messages": _setting("min_messages", event.min_messages, UNSET),
-            "min_bytes": _setting("min_bytes", event.min_bytes, UNSET),
-            "max_messages": _setting("max_messages", event.max_messages, UNSET),
-            "max_bytes": _setting("max_bytes", event.max_bytes, UNSET),
-        }
-        try:  # check the arguments now, so that a bad one is answered at once
-            channel._batching(max_wait=wait, **kwargs)
-            channel._resolve(_cursor(event.cursor))
-        except (TypeError, ValueError) as error:
-            raise _RequestError(ErrorCode.BAD_ARGUMENT, str(error)) from None
         self._waiting_polls += 1
-        tg.start_soon(self._long_poll, channel, event, wait, kwargs)
+        tg.start_soon(self._long_poll, channel, event.request, cursor, batching)
 
     async def _long_poll(
-        self, channel: LongPollChannel[Any], event: LongPoll, wait: float, kwargs: dict[str, Any]
+        self, channel: LongPollChannel[Any], request: int, cursor: int | Start, batching: Any
     ) -> None:
         try:
-            batch = await channel.poll(_cursor(event.cursor), max_wait=wait, **kwargs)
-        except (TypeError, ValueError) as error:
-            with contextlib.suppress(ConnectionLost):
-                self._send(Error(event.request, ErrorCode.BAD_ARGUMENT, str(error)))
-            return
+            batch = await channel._long_poll(cursor, batching)
         finally:
             self._waiting_polls -= 1
         with contextlib.suppress(ConnectionLost):
-            self._send_batch(event.request, batch)
+            self._send_batch(request, batch, reply=False)
 
     def _subscribe(self, event: Subscribe, tg: anyio.abc.TaskGroup) -> None:
         channel = self._channel(event.channel)
@@ -368,7 +413,7 @@ class _Connection:
         )
         subscription = _Subscription(event.subscription, subscriber, event.window)
         self._subscriptions[event.subscription] = subscription
-        self._send(Subscribed(event.request, event.subscription))
+        self._reply(self._protocol.send(Subscribed(event.request, event.subscription)))
         tg.start_soon(self._forward, subscription)
 
     def _credit(self, event: Credit) -> None:
@@ -393,22 +438,19 @@ class _Connection:
                     await subscription.wait_for_credit()
                     first = await subscriber.receive()
                     data = encoded(first)
-                    batch = [WireMessage(first.offset, first.published_at, first.size, data)]
+                    batch = [(first.offset, first.published_at, first.size, data)]
                     total = len(data)
-                    while len(batch) < subscription.credit and total < limit:
+                    credit = subscription.credit
+                    while len(batch) < credit and total < limit:
                         try:
                             message = subscriber.receive_nowait()
                         except anyio.WouldBlock:
                             break
                         data = encoded(message)
-                        batch.append(
-                            WireMessage(message.offset, message.published_at, message.size, data)
-                        )
+                        batch.append((message.offset, message.published_at, message.size, data))
                         total += len(data)
                     subscription.credit -= len(batch)
-                    await self._writer.write_when_room(
-                        self._protocol.send(Push(subscription.number, tuple(batch)))
-                    )
+                    await self._writer.write_when_room(encode_push(subscription.number, batch))
             except ChannelClosed:
                 reason = EndReason.CHANNEL_CLOSED
             except SlowConsumer:

@@ -36,6 +36,8 @@ class FrameWriter:
         self._has_room: anyio.Event | None = None
         self._finishing = False
         self._broken = False
+        self._sending = False  # a send is under way (by the writer task or a direct one)
+        self._sent: anyio.Event | None = None  # set when that send is done
         self.bytes_written = 0
 
     @property
@@ -50,6 +52,33 @@ class FrameWriter:
         if self._has_data is not None:
             self._has_data.set()
             self._has_data = None
+
+    async def write_directly(self, frame: bytes) -> None:
+        """Send ``frame`` from the calling task if nothing is queued or being sent, else queue it.
+
+        Saves a wake-up of the writer task per frame. Only for a task whose cancellation ends
+        the connection anyway (a server's reader): cancelled in the middle of a send, a stream
+        may be left with half a frame.
+        """
+        if self._queue or self._sending or self._broken or self._finishing:
+            self.write(frame)
+            return
+        await self._send(frame)
+
+    async def _send(self, data: bytes) -> None:
+        self._sending = True
+        try:
+            await self._stream.send(data)
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as error:
+            self._broken = True
+            self._wake_all()
+            raise ConnectionLost(f"the connection broke: {error!r}") from error
+        finally:
+            self._sending = False
+            if self._sent is not None:
+                self._sent.set()
+                self._sent = None
+        self.bytes_written += len(data)
 
     async def wait_for_room(self) -> None:
         """Wait until the queue is under its high-water mark."""
@@ -76,26 +105,47 @@ class FrameWriter:
 
     async def run(self) -> None:
         """Write until ``finish``; raises ConnectionLost if the stream breaks."""
+        failure: ConnectionLost | None = None
         try:
-            while True:
-                if not self._queue:
-                    if self._finishing:
-                        return
-                    self._has_data = anyio.Event()
-                    with anyio.move_on_after(self._keepalive) as idle:
-                        await self._has_data.wait()
-                    if idle.cancelled_caught and not self._queue:
-                        self._queue += self._keepalive_frame
-                    continue
-                data = bytes(self._queue)
-                self._queue.clear()
-                if self._has_room is not None:
-                    self._has_room.set()
-                    self._has_room = None
-                await self._stream.send(data)
-                self.bytes_written += len(data)
-        except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as error:
-            raise ConnectionLost(f"the connection broke: {error!r}") from error
+            async with anyio.create_task_group() as tg:
+                if self._keepalive is not None:
+                    tg.start_soon(self._keep_alive, self._keepalive)
+                try:
+                    await self._write_queued()
+                except ConnectionLost as error:  # raised below, not wrapped in a group
+                    failure = error
+                tg.cancel_scope.cancel()
         finally:
             self._broken = True
             self._wake_all()
+        if failure is not None:
+            raise failure
+
+    async def _write_queued(self) -> None:
+        while True:
+            if self._sending:  # a direct send is under way: frames queued since go after it
+                self._sent = anyio.Event()
+                await self._sent.wait()
+                continue
+            if not self._queue:
+                if self._finishing:
+                    return
+                self._has_data = anyio.Event()
+                await self._has_data.wait()
+                continue
+            data = bytes(self._queue)
+            self._queue.clear()
+            if self._has_room is not None:
+                self._has_room.set()
+                self._has_room = None
+            await self._send(data)
+
+    async def _keep_alive(self, interval: float) -> None:
+        """Queue a KEEPALIVE frame whenever ``interval`` seconds passed without writing."""
+        written = -1
+        while True:
+            await anyio.sleep(interval)
+            idle = not (self._queue or self._finishing or self._broken)
+            if self.bytes_written == written and idle:
+                self.write(self._keepalive_frame)
+            written = self.bytes_written

@@ -30,6 +30,8 @@ from ._frames import (
     Welcome,
     WireMessage,
     encode,
+    encode_batch,
+    encode_push,
 )
 from ._protocol import ClientProtocol, ServerProtocol, State
 
@@ -68,4 +70,6 @@ __all__ = [
     "Welcome",
     "WireMessage",
     "encode",
+    "encode_batch",
+    "encode_push",
 ]

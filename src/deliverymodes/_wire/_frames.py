@@ -42,6 +42,8 @@ __all__ = [
     "Welcome",
     "WireMessage",
     "encode",
+    "encode_batch",
+    "encode_push",
 ]
 
 PROTOCOL_VERSION = 1
@@ -311,13 +313,30 @@ def _text(value: str) -> bytes:
     return _U16.pack(len(data)) + data
 
 
-def _messages(messages: tuple[WireMessage, ...]) -> bytes:
+def _messages(messages: tuple[WireMessage, ...] | list[tuple[int, float, int, bytes]]) -> bytes:
+    """The messages section: a count, every message's fixed header, then every payload.
+
+    Headers first and payloads after (rather than interleaved) let a decoder read all the
+    headers in one ``struct`` call.
+    """
     pack = _MESSAGE.pack
-    parts = [_U32.pack(len(messages))]
-    for offset, published_at, size, data in messages:
-        parts.append(pack(offset, published_at, size, len(data)))
-        parts.append(data)
-    return b"".join(parts)
+    headers = [pack(offset, at, size, len(data)) for offset, at, size, data in messages]
+    return b"".join([_U32.pack(len(messages)), *headers, *[m[3] for m in messages]])
+
+
+def encode_push(subscription: int, messages: list[tuple[int, float, int, bytes]]) -> bytes:
+    """A PUSH frame straight from ``(offset, published_at, size, data)`` tuples (the hot path)."""
+    body = _messages(messages)
+    return _HEADER.pack(len(body) + 5, Kind.PUSH) + _U32.pack(subscription) + body
+
+
+def encode_batch(
+    head: tuple[int, int, int, bool, int], messages: list[tuple[int, float, int, bytes]]
+) -> bytes:
+    """A BATCH frame from its ``(request, cursor, missed, closed, reason)`` and
+    ``(offset, published_at, size, data)`` tuples, without event objects (the hot path)."""
+    body = _BATCH.pack(*head) + _messages(messages)
+    return _HEADER.pack(len(body) + 1, Kind.BATCH) + body
 
 
 _ENCODERS: dict[type, Callable[[Any], tuple[Kind, bytes]]] = {
@@ -382,17 +401,18 @@ def encode(event: Event) -> bytes:
 
 
 class _Reader:
-    """Reads fields from one frame body; any shortfall is a MALFORMED_FRAME."""
+    """Reads fields from one frame (its body starts after the kind byte); any shortfall is a
+    MALFORMED_FRAME."""
 
-    __slots__ = ("body", "position")
+    __slots__ = ("frame", "position")
 
-    def __init__(self, body: memoryview) -> None:
-        self.body = body
-        self.position = 0
+    def __init__(self, frame: bytes) -> None:
+        self.frame = frame
+        self.position = 1
 
     def unpack(self, layout: struct.Struct) -> tuple[int | float, ...]:
         try:
-            values = layout.unpack_from(self.body, self.position)
+            values = layout.unpack_from(self.frame, self.position)
         except struct.error:
             raise ProtocolError(ErrorCode.MALFORMED_FRAME, "frame body is too short") from None
         self.position += layout.size
@@ -400,14 +420,13 @@ class _Reader:
 
     def number(self, layout: struct.Struct) -> int:
         (value,) = self.unpack(layout)
-        assert isinstance(value, int)
-        return value
+        return int(value)
 
     def take(self, count: int) -> bytes:
         end = self.position + count
-        if end > len(self.body):
+        if end > len(self.frame):
             raise ProtocolError(ErrorCode.MALFORMED_FRAME, "frame body is too short")
-        data = bytes(self.body[self.position : end])
+        data = self.frame[self.position : end]
         self.position = end
         return data
 
@@ -419,33 +438,28 @@ class _Reader:
             raise ProtocolError(ErrorCode.MALFORMED_FRAME, "text is not UTF-8") from None
 
     def rest(self) -> bytes:
-        return self.take(len(self.body) - self.position)
+        return self.take(len(self.frame) - self.position)
 
     def messages(self) -> tuple[WireMessage, ...]:
         count = self.number(_U32)
-        body, position = self.body, self.position
-        # Each message takes at least its 24-byte header: a count beyond that is garbage.
-        if count * _MESSAGE.size > len(body) - position:
+        frame, position = self.frame, self.position
+        headers_end = position + count * _MESSAGE.size
+        if headers_end > len(frame):
             raise ProtocolError(ErrorCode.MALFORMED_FRAME, f"{count} messages cannot fit")
-        unpack = _MESSAGE.unpack_from
-        header = _MESSAGE.size
-        messages = []
-        try:
-            for _ in range(count):
-                offset, published_at, size, length = unpack(body, position)
-                position += header
-                end = position + length
-                if end > len(body):
-                    raise ProtocolError(ErrorCode.MALFORMED_FRAME, "message runs past its frame")
-                messages.append(WireMessage(offset, published_at, size, bytes(body[position:end])))
-                position = end
-        except struct.error:
-            raise ProtocolError(ErrorCode.MALFORMED_FRAME, "frame body is too short") from None
-        self.position = position
+        make = tuple.__new__  # WireMessage(...) without its Python-level __new__ (hot path)
+        messages: list[WireMessage] = []
+        start = headers_end
+        for offset, published_at, size, length in _MESSAGE.iter_unpack(frame[position:headers_end]):
+            end = start + length
+            messages.append(make(WireMessage, (offset, published_at, size, frame[start:end])))
+            start = end
+        if start > len(frame):
+            raise ProtocolError(ErrorCode.MALFORMED_FRAME, "payloads run past the frame")
+        self.position = start
         return tuple(messages)
 
     def done(self) -> None:
-        if self.position != len(self.body):
+        if self.position != len(self.frame):
             raise ProtocolError(ErrorCode.MALFORMED_FRAME, "unexpected bytes after the frame body")
 
 
@@ -591,7 +605,7 @@ def _decode(frame: bytes) -> Event:
         raise ProtocolError(
             ErrorCode.UNKNOWN_FRAME_KIND, f"unknown frame kind 0x{frame[0]:02x}"
         ) from None
-    reader = _Reader(memoryview(frame)[1:])
+    reader = _Reader(frame)
     event = _DECODERS[kind](reader)
     reader.done()
     return event
