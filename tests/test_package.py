@@ -95,19 +95,23 @@ def test_the_required_examples_exist() -> None:
     assert {"switch_modes.py", "price_ticker.py"} <= {path.name for path in EXAMPLES}
 
 
-def test_readme_example_runs() -> None:
+README_OUTPUTS = ["0 BTC-USD 97 000\n", "[97000.0]\n"]
+
+
+@pytest.mark.parametrize("index", range(len(README_OUTPUTS)))
+def test_readme_examples_run(index: int) -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    code = re.search(r"```python\n(.*?)```", readme, flags=re.DOTALL)
-    assert code is not None
+    code = re.findall(r"```python\n(.*?)```", readme, flags=re.DOTALL)
+    assert len(code) == len(README_OUTPUTS)
     result = subprocess.run(
-        [sys.executable, "-c", code.group(1)],
+        [sys.executable, "-c", code[index]],
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("0 BTC-USD 97 000\n")
+    assert result.stdout.startswith(README_OUTPUTS[index])
 
 
 def test_benchmark_script_runs() -> None:

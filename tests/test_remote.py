@@ -233,6 +233,25 @@ async def test_slow_remote_subscriber_does_not_hold_the_publisher(transport: str
         assert local.statistics().dropped > 0
 
 
+async def test_a_slow_client_does_not_hold_back_a_fast_one(transport: str) -> None:
+    served = {"push": PushChannel[int](buffer_size=4, overflow=Overflow.DROP_OLDEST)}
+    local = served["push"]
+    async with (
+        running_server(served, transport) as connect_to,
+        connect_to() as slow_remote,
+        connect_to() as fast_remote,
+        slow_remote.push("push").subscribe(window=2) as slow,  # never read until the end
+        fast_remote.push("push").subscribe(window=8) as fast,
+    ):
+        with anyio.fail_after(10):
+            for value in range(200):
+                await local.publish(value)
+                assert (await fast.receive()).payload == value
+            assert fast.statistics().delivered == 200
+            assert (await slow.receive()).offset < 10  # it has only what it was given early
+        assert local.statistics().dropped > 100  # all lost by the slow one, to its policy
+
+
 async def test_remote_disconnect_policy_raises_slow_consumer(transport: str) -> None:
     served = {"push": PushChannel[int](overflow=Overflow.DISCONNECT, buffer_size=2)}
     local = served["push"]
