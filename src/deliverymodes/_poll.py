@@ -29,7 +29,7 @@ from ._core import (
     Start,
     SubscriberStatistics,
     check_optional_count,
-    check_optional_seconds,
+    check_seconds,
     default_sizer,
     measure,
 )
@@ -367,9 +367,7 @@ class PollSubscriber(LogSubscriber[T]):
         max_messages: int | None,
         max_bytes: int | None,
     ) -> None:
-        interval = check_optional_seconds("poll_interval", poll_interval)
-        if interval is None:
-            raise TypeError("poll_interval must be a number of seconds, not None")
+        interval = check_seconds("poll_interval", poll_interval)
         check_optional_count("max_messages", max_messages)
         check_optional_count("max_bytes", max_bytes)
         super().__init__(channel, start)

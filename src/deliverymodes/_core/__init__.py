@@ -4,7 +4,7 @@ Plain synchronous logic that never awaits and never imports an async library, so
 drive it step by step. The channels add waiting, wake-ups and cancellation on top.
 """
 
-from ._checks import check_count, check_optional_count, check_optional_seconds
+from ._checks import check_count, check_optional_count, check_optional_seconds, check_seconds
 from ._log import Read, RetentionLog
 from ._overflow import Action, PushLedger
 from ._release import release_reason
@@ -43,6 +43,7 @@ __all__ = [
     "check_count",
     "check_optional_count",
     "check_optional_seconds",
+    "check_seconds",
     "default_sizer",
     "make_message",
     "measure",

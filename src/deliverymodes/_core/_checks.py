@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["check_count", "check_optional_count", "check_optional_seconds"]
+__all__ = ["check_count", "check_optional_count", "check_optional_seconds", "check_seconds"]
 
 
 def _check_int(name: str, value: object) -> int:
@@ -27,13 +27,16 @@ def check_optional_count(name: str, value: object, *, minimum: int = 1) -> int |
     return None if value is None else check_count(name, value, minimum=minimum)
 
 
-def check_optional_seconds(name: str, value: object) -> float | None:
-    """Return a finite, non-negative number of seconds, or ``None`` (no limit)."""
-    if value is None:
-        return None
+def check_seconds(name: str, value: object) -> float:
+    """Return a finite, non-negative number of seconds, else raise naming ``name``."""
     if not isinstance(value, (int, float)) or isinstance(value, bool):
-        raise TypeError(f"{name} must be a number of seconds or None, not {type(value).__name__}")
+        raise TypeError(f"{name} must be a number of seconds, not {type(value).__name__}")
     seconds = float(value)
     if math.isnan(seconds) or seconds < 0:
         raise ValueError(f"{name} must be a non-negative number of seconds, got {value!r}")
     return seconds
+
+
+def check_optional_seconds(name: str, value: object) -> float | None:
+    """Like :func:`check_seconds`, but ``None`` (no limit) is accepted as well."""
+    return None if value is None else check_seconds(name, value)

@@ -6,7 +6,6 @@ import contextlib
 import ssl
 from collections import deque
 from collections.abc import Awaitable, Callable
-from types import TracebackType
 from typing import Any, Generic, TypeVar
 
 import anyio
@@ -28,6 +27,7 @@ from .._core import (
     check_count,
     check_optional_count,
     check_optional_seconds,
+    check_seconds,
     make_message,
 )
 from .._defaults import (
@@ -200,14 +200,6 @@ class Remote(AsyncCloseable):
             await self.aclose()
             raise self._failure
         return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc_value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         """Say goodbye, write what is queued, and close the connection and its subscriptions."""
@@ -620,9 +612,7 @@ class RemotePollChannel(_RemoteChannel[T]):
         max_bytes: int | None = DEFAULT_MAX_BATCH_BYTES,
     ) -> RemotePollSubscriber[T]:
         """A subscriber polling the server every ``poll_interval`` s after an empty answer."""
-        interval = check_optional_seconds("poll_interval", poll_interval)
-        if interval is None:
-            raise TypeError("poll_interval must be a number of seconds, not None")
+        interval = check_seconds("poll_interval", poll_interval)
         _wire_cursor(start, "start")
 
         async def fetch(cursor: int | Start) -> Batch[T]:
