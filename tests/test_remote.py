@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+import tempfile
 from collections.abc import Callable
 
 import anyio
@@ -25,6 +26,7 @@ from deliverymodes import (
     ServerLimits,
     SlowConsumer,
     Subscriber,
+    connect_unix,
     wire,
 )
 from tests.remote_helpers import TRANSPORTS, raw_connection, running_server
@@ -387,3 +389,43 @@ async def test_remote_is_used_inside_async_with() -> None:
     remote = Remote(never_opened)
     with pytest.raises(RuntimeError, match="async with"):
         await remote.poll("x").poll(0)
+
+
+async def test_connecting_to_nothing_raises_connection_lost() -> None:
+    with tempfile.TemporaryDirectory(dir="/tmp") as folder:
+        with pytest.raises(ConnectionLost, match="cannot connect"):
+            async with connect_unix(f"{folder}/nobody.sock"):
+                pass
+
+
+async def test_a_given_up_subscription_leaves_nothing_on_the_server(transport: str) -> None:
+    served = {"push": PushChannel[int](buffer_size=1)}  # BLOCK: a leftover would stall publish
+    local = served["push"]
+    async with running_server(served, transport) as connect_to, connect_to() as remote:
+        with anyio.CancelScope() as scope:
+            scope.cancel()
+            await remote.push("push").subscribe().wait_subscribed()
+        with anyio.fail_after(5):
+            while local.statistics().subscribers:  # noqa: ASYNC110 - no event to wait on
+                await anyio.sleep(0.005)
+            for value in range(5):
+                await local.publish(value)
+
+
+def test_bad_codec_is_refused() -> None:
+    with pytest.raises(TypeError, match="codec"):
+        connect_unix("/nowhere", codec=object())
+
+
+async def test_a_connection_can_be_awaited_open_and_closed_by_hand(transport: str) -> None:
+    async with running_server(channels(), transport) as connect_to:
+        remote = await connect_to()
+        try:
+            message = await remote.poll("poll").publish("by hand")
+            assert message.offset == 0
+            async with remote:  # entering an open connection is harmless
+                assert (await remote.poll("poll").poll(0)).messages[0].payload == "by hand"
+        finally:
+            await remote.aclose()
+        with pytest.raises(ConnectionLost):
+            await remote.poll("poll").poll(0)

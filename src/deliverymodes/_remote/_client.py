@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import ssl
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Generator
 from typing import Any, Generic, TypeVar
 
 import anyio
@@ -79,6 +79,7 @@ from .._wire import (
     encode,
 )
 from .._wire import Batch as WireBatch
+from ._server import check_codec
 from ._writer import FrameWriter
 
 __all__ = [
@@ -147,7 +148,8 @@ class _Pending:
 
 
 class Remote(AsyncCloseable):
-    """A connection to a deliverymodes server, used as ``async with connect_tcp(…) as remote``.
+    """A connection to a deliverymodes server: ``async with connect_tcp(…) as remote``, or
+    ``remote = await connect_tcp(…)`` … ``await remote.aclose()``.
 
     ``remote.push(name)``, ``remote.poll(name)`` and ``remote.long_poll(name)`` give channels that
     satisfy the same ``Channel`` protocol as the local ones, so consumer code does not change when
@@ -164,7 +166,7 @@ class Remote(AsyncCloseable):
         write_buffer_size: int = DEFAULT_WRITE_BUFFER_SIZE,
     ) -> None:
         self._open_stream = open_stream
-        self.codec: Codec[Any] = codec or JsonCodec()
+        self.codec: Codec[Any] = check_codec(codec or JsonCodec())
         self._protocol = ClientProtocol(check_count("max_frame_size", max_frame_size))
         self._keepalive = check_optional_seconds("keepalive_interval", keepalive_interval)
         self._write_buffer_size = check_count("write_buffer_size", write_buffer_size)
@@ -182,8 +184,17 @@ class Remote(AsyncCloseable):
 
     # -- lifetime --------------------------------------------------------------------------------
 
+    def __await__(self) -> Generator[Any, None, Self]:
+        """``remote = await connect_tcp(…)`` opens it too; then ``await remote.aclose()``."""
+        return self.__aenter__().__await__()
+
     async def __aenter__(self) -> Self:
-        self._stream = stream = await self._open_stream()
+        if self._stream is not None:  # opened already, by await
+            return self
+        try:
+            self._stream = stream = await self._open_stream()
+        except OSError as error:
+            raise ConnectionLost(f"cannot connect: {error}") from error
         self._writer = FrameWriter(
             stream,
             high_water=self._write_buffer_size,
@@ -489,10 +500,11 @@ class RemotePushSubscriber(SubscriberIteration[T]):
             try:
                 await self._remote._wait(self._confirmation)
             except BaseException:
-                # Refused, or given up waiting: nothing to unsubscribe from if it was refused,
-                # and if it is confirmed later the server's subscription ends with the connection.
-                self._remote._subscriptions.pop(self.number, None)
-                await self.aclose()
+                # Refused, or given up waiting (cancelled). UNSUBSCRIBE follows SUBSCRIBE on the
+                # wire, so a subscription the server makes anyway ends at once; one it refused
+                # is unknown to it, and it ignores the request.
+                with anyio.CancelScope(shield=True):
+                    await self.aclose()
                 raise
             self._confirmed = True
 

@@ -486,7 +486,7 @@ class _Subscription:
             await self._credited.wait()
 
 
-def _check_codec(codec: object) -> Codec[Any]:
+def check_codec(codec: object) -> Codec[Any]:
     if not isinstance(codec, Codec):
         raise TypeError(f"codec must have encode() and decode(), not {type(codec).__name__}")
     return codec
@@ -511,7 +511,7 @@ async def serve(
     ERROR frame first); closes ``stream`` and every subscription it made. Any anyio byte stream
     works: TCP, Unix sockets, TLS, pipes, or one of your own.
     """
-    chosen = _check_codec(codec or JsonCodec())
+    chosen = check_codec(codec or JsonCodec())
     connection = _Connection(
         stream, _check_channels(channels), chosen, limits or ServerLimits(), _PayloadCache(chosen)
     )
@@ -529,7 +529,7 @@ async def serve_listener(
 
     Each connection is served in its own task; one that fails or misbehaves ends alone.
     """
-    chosen = _check_codec(codec or JsonCodec())
+    chosen = check_codec(codec or JsonCodec())
     checked = _check_channels(channels)
     chosen_limits = limits or ServerLimits()
     cache = _PayloadCache(chosen)
