@@ -29,6 +29,7 @@ from ._defaults import (
     DEFAULT_KEEPALIVE_INTERVAL,
     DEFAULT_MAX_BATCH_BYTES,
     DEFAULT_MAX_BATCH_MESSAGES,
+    DEFAULT_MAX_BODY_SIZE,
     DEFAULT_MAX_FRAME_SIZE,
     DEFAULT_MAX_LONG_POLL_WAIT,
     DEFAULT_MAX_SUBSCRIPTIONS,
@@ -36,6 +37,7 @@ from ._defaults import (
     DEFAULT_MAX_WAITING_POLLS,
     DEFAULT_POLL_INTERVAL,
     DEFAULT_RETENTION_MESSAGES,
+    DEFAULT_SSE_RETRY,
     DEFAULT_WRITE_BUFFER_SIZE,
 )
 from ._exceptions import (
@@ -46,6 +48,7 @@ from ._exceptions import (
     RemoteError,
     SlowConsumer,
 )
+from ._http import AccessDenied, HttpApp, ServerSentEvent, SseParser
 from ._longpoll import UNSET, LongPollChannel, LongPollSubscriber, Unset
 from ._poll import PollChannel, PollSubscriber
 from ._protocols import Channel, Publisher, Subscriber
@@ -78,6 +81,7 @@ __all__ = [
     "DEFAULT_KEEPALIVE_INTERVAL",
     "DEFAULT_MAX_BATCH_BYTES",
     "DEFAULT_MAX_BATCH_MESSAGES",
+    "DEFAULT_MAX_BODY_SIZE",
     "DEFAULT_MAX_FRAME_SIZE",
     "DEFAULT_MAX_LONG_POLL_WAIT",
     "DEFAULT_MAX_SUBSCRIPTIONS",
@@ -85,10 +89,12 @@ __all__ = [
     "DEFAULT_MAX_WAITING_POLLS",
     "DEFAULT_POLL_INTERVAL",
     "DEFAULT_RETENTION_MESSAGES",
+    "DEFAULT_SSE_RETRY",
     "DEFAULT_WRITE_BUFFER_SIZE",
     "EARLIEST",
     "LATEST",
     "UNSET",
+    "AccessDenied",
     "Batch",
     "Batching",
     "BytesCodec",
@@ -99,6 +105,7 @@ __all__ = [
     "ConnectionLost",
     "DeliveryError",
     "ErrorCode",
+    "HttpApp",
     "JsonCodec",
     "LongPollChannel",
     "LongPollSubscriber",
@@ -121,7 +128,9 @@ __all__ = [
     "RemotePushSubscriber",
     "Retention",
     "ServerLimits",
+    "ServerSentEvent",
     "SlowConsumer",
+    "SseParser",
     "Start",
     "Subscriber",
     "SubscriberStatistics",

@@ -10,6 +10,7 @@ __all__ = [
     "DEFAULT_KEEPALIVE_INTERVAL",
     "DEFAULT_MAX_BATCH_BYTES",
     "DEFAULT_MAX_BATCH_MESSAGES",
+    "DEFAULT_MAX_BODY_SIZE",
     "DEFAULT_MAX_FRAME_SIZE",
     "DEFAULT_MAX_LONG_POLL_WAIT",
     "DEFAULT_MAX_SUBSCRIPTIONS",
@@ -17,6 +18,7 @@ __all__ = [
     "DEFAULT_MAX_WAITING_POLLS",
     "DEFAULT_POLL_INTERVAL",
     "DEFAULT_RETENTION_MESSAGES",
+    "DEFAULT_SSE_RETRY",
     "DEFAULT_WRITE_BUFFER_SIZE",
 ]
 
@@ -71,3 +73,10 @@ DEFAULT_KEEPALIVE_INTERVAL: Final = 15.0
 #: Bytes a wire connection queues for writing before the producers of more frames wait: four
 #: maximum frames, enough to keep the socket busy without holding a slow reader's backlog.
 DEFAULT_WRITE_BUFFER_SIZE: Final = 4 * DEFAULT_MAX_FRAME_SIZE
+
+#: Seconds a Server-Sent Events client waits before reconnecting, sent as ``retry:``. The
+#: HTML specification leaves the default to the browser ("a few seconds"); 3 s is what they use.
+DEFAULT_SSE_RETRY: Final = 3.0
+
+#: Largest request body the HTTP adapter reads (a publish), in bytes: the same bound as a frame.
+DEFAULT_MAX_BODY_SIZE: Final = DEFAULT_MAX_FRAME_SIZE

@@ -1,0 +1,13 @@
+"""Channels over HTTP: an ASGI application (poll, long poll, SSE, WebSocket) and its clients."""
+
+from ._app import AccessDenied, HttpApp
+from ._sse import ServerSentEvent, SseParser, format_comment, format_event
+
+__all__ = [
+    "AccessDenied",
+    "HttpApp",
+    "ServerSentEvent",
+    "SseParser",
+    "format_comment",
+    "format_event",
+]

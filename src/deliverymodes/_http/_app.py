@@ -1,0 +1,544 @@
+"""One ASGI application serving channels over HTTP: publish, poll, long poll, SSE, WebSocket."""
+
+from __future__ import annotations
+
+import base64
+import inspect
+import json
+import math
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from typing import Any
+from urllib.parse import parse_qsl
+
+import anyio
+
+from .._core import (
+    EARLIEST,
+    LATEST,
+    Batch,
+    Message,
+    Start,
+    check_count,
+    check_seconds,
+)
+from .._defaults import (
+    DEFAULT_KEEPALIVE_INTERVAL,
+    DEFAULT_MAX_BATCH_BYTES,
+    DEFAULT_MAX_BATCH_MESSAGES,
+    DEFAULT_MAX_BODY_SIZE,
+    DEFAULT_MAX_LONG_POLL_WAIT,
+    DEFAULT_POLL_INTERVAL,
+    DEFAULT_SSE_RETRY,
+)
+from .._exceptions import ChannelClosed, SlowConsumer
+from .._longpoll import UNSET, LongPollChannel
+from .._poll import LogChannel
+from ._sse import format_comment, format_event
+
+__all__ = ["AccessDenied", "HttpApp"]
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+Authorize = Callable[[Scope, str, str], "bool | Awaitable[bool]"]
+
+_JSON = [(b"content-type", b"application/json")]
+_SSE = [
+    (b"content-type", b"text/event-stream; charset=utf-8"),
+    (b"cache-control", b"no-cache"),
+    (b"x-accel-buffering", b"no"),  # tell nginx not to buffer the stream
+]
+# WebSocket close codes: 1000 normal; 1008 policy (refused); 4xxx are ours.
+_WS_CLOSED, _WS_REFUSED, _WS_SLOW, _WS_UNKNOWN = 1000, 1008, 4000, 4404
+
+
+class AccessDenied(Exception):
+    """Raised by an ``authorize`` hook to refuse with a status: 401 (who are you?) or 403."""
+
+    def __init__(self, status: int = 403, message: str = "forbidden") -> None:
+        if status not in (401, 403):
+            raise ValueError(f"status must be 401 or 403, got {status}")
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class _HttpError(Exception):
+    def __init__(self, status: int, message: str, headers: list[tuple[bytes, bytes]] | None = None):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = headers or []
+
+
+def _json_payload(payload: object) -> dict[str, object]:
+    if isinstance(payload, (bytes, bytearray, memoryview)):
+        return {"payload": base64.b64encode(payload).decode("ascii"), "encoding": "base64"}
+    return {"payload": payload}
+
+
+def message_json(message: Message[Any]) -> dict[str, object]:
+    """A message as the HTTP adapter writes it (bytes payloads in base64, said so)."""
+    return {
+        "offset": message.offset,
+        **_json_payload(message.payload),
+        "size": message.size,
+        "published_at": message.published_at,
+    }
+
+
+def _dumps(value: object) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=repr)
+
+
+def batch_json(batch: Batch[Any]) -> dict[str, object]:
+    return {
+        "messages": [message_json(message) for message in batch.messages],
+        "cursor": batch.cursor,
+        "missed": batch.missed,
+        "closed": batch.closed,
+        "reason": None if batch.reason is None else batch.reason.value,
+    }
+
+
+# -- query parameters ------------------------------------------------------------------------------
+
+
+def _int(params: dict[str, str], name: str, minimum: int) -> int | None:
+    text = params.get(name)
+    if text is None:
+        return None
+    if text == "none" and name.startswith("max_"):
+        return -1  # "no limit"
+    try:
+        value = int(text)
+    except ValueError:
+        raise _HttpError(400, f"{name} must be an integer, got {text!r}") from None
+    try:
+        return check_count(name, value, minimum=minimum)
+    except ValueError as error:
+        raise _HttpError(400, str(error)) from None
+
+
+def _cursor(text: str | None, name: str = "cursor") -> int | Start | None:
+    if text is None:
+        return None
+    if text in ("earliest", "latest"):
+        return EARLIEST if text == "earliest" else LATEST
+    try:
+        value = int(text)
+    except ValueError:
+        raise _HttpError(400, f"{name} must be an offset, 'earliest' or 'latest'") from None
+    if value < 0:
+        raise _HttpError(400, f"{name} must be >= 0, got {value}")
+    return value
+
+
+def _seconds(params: dict[str, str], name: str) -> float | None:
+    text = params.get(name)
+    if text is None:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise _HttpError(400, f"{name} must be a number of seconds, got {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise _HttpError(400, f"{name} must be a non-negative number of seconds, got {text!r}")
+    return value
+
+
+_POLL_PARAMETERS = {"cursor", "max_messages", "max_bytes", "wait", "min_messages", "min_bytes"}
+_EVENTS_PARAMETERS = {"cursor", "max_messages", "max_bytes"}
+
+
+def _parameters(scope: Scope, allowed: set[str]) -> dict[str, str]:
+    query = scope.get("query_string", b"").decode("latin-1")
+    params = dict(parse_qsl(query, keep_blank_values=True))
+    unknown = sorted(set(params) - allowed)
+    if unknown:
+        raise _HttpError(400, f"unknown parameter {unknown[0]!r}")
+    return params
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key.lower() == name:
+            return bytes(value).decode("latin-1")
+    return None
+
+
+class HttpApp:
+    """A pure ASGI application exposing ``channels`` (name → channel) in every model.
+
+    - ``POST /{name}``: publish (JSON, text or raw bytes by content type).
+    - ``GET /{name}?cursor=N&max_messages=…&max_bytes=…``: poll, answered at once.
+    - the same with ``wait=S`` (and ``min_messages``, ``min_bytes``): long poll.
+    - ``GET /{name}/events``: Server-Sent Events, resumable with ``Last-Event-ID``.
+    - WebSocket ``/{name}/ws``: push (and publish, by sending text frames).
+
+    ``authorize(scope, channel, action)`` (action: "publish", "poll" or "subscribe") may return
+    False (403) or raise :class:`AccessDenied`; it may be a coroutine function. Mount it anywhere:
+    Starlette, FastAPI, Quart, or a bare ASGI server.
+    """
+
+    def __init__(
+        self,
+        channels: Mapping[str, object],
+        *,
+        authorize: Authorize | None = None,
+        max_wait: float = DEFAULT_MAX_LONG_POLL_WAIT,
+        keepalive_interval: float = DEFAULT_KEEPALIVE_INTERVAL,
+        retry: float = DEFAULT_SSE_RETRY,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        max_body_size: int = DEFAULT_MAX_BODY_SIZE,
+    ) -> None:
+        if not isinstance(channels, Mapping) or not all(isinstance(k, str) for k in channels):
+            raise TypeError("channels must be a mapping of names (str) to channels")
+        if any("/" in name or not name for name in channels):
+            raise ValueError("channel names must be non-empty and contain no '/'")
+        self.channels = channels
+        self.authorize = authorize
+        self.max_wait = check_seconds("max_wait", max_wait)
+        self.keepalive_interval = check_seconds("keepalive_interval", keepalive_interval)
+        self.retry = check_seconds("retry", retry)
+        self.poll_interval = check_seconds("poll_interval", poll_interval)
+        self.max_body_size = check_count("max_body_size", max_body_size)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await self._http(scope, receive, send)
+        elif scope["type"] == "websocket":
+            await self._websocket(scope, receive, send)
+        elif scope["type"] == "lifespan":
+            await _lifespan(receive, send)
+
+    # -- routing ---------------------------------------------------------------------------------
+
+    def _route(self, scope: Scope) -> tuple[str, object, str]:
+        path: str = scope["path"]
+        root = scope.get("root_path", "")
+        if root and path.startswith(root):
+            path = path[len(root) :]
+        parts = path.strip("/").split("/")
+        if len(parts) == 1 and parts[0]:
+            kind = "channel"
+        elif len(parts) == 2 and parts[1] in ("events", "ws"):
+            kind = parts[1]
+        else:
+            raise _HttpError(404, f"no such path: {path}")
+        channel = self.channels.get(parts[0])
+        if channel is None:
+            raise _HttpError(404, f"no channel named {parts[0]!r}")
+        return parts[0], channel, kind
+
+    async def _check_access(self, scope: Scope, name: str, action: str) -> None:
+        if self.authorize is None:
+            return
+        try:
+            allowed = self.authorize(scope, name, action)
+            if inspect.isawaitable(allowed):
+                allowed = await allowed
+        except AccessDenied as denied:
+            raise _HttpError(denied.status, denied.message) from None
+        if not allowed:
+            raise _HttpError(403, f"not allowed to {action} on {name!r}")
+
+    # -- HTTP ------------------------------------------------------------------------------------
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            name, channel, kind = self._route(scope)
+            method = scope["method"]
+            if kind == "ws":
+                raise _HttpError(400, "this path takes WebSocket connections")
+            if kind == "events":
+                if method != "GET":
+                    raise _HttpError(405, f"{method} not allowed", [(b"allow", b"GET")])
+                await self._check_access(scope, name, "subscribe")
+                await self._events(scope, receive, send, channel)
+            elif method == "POST":
+                await self._check_access(scope, name, "publish")
+                await self._publish(scope, receive, send, channel)
+            elif method == "GET":
+                await self._check_access(scope, name, "poll")
+                await self._poll(scope, receive, send, name, channel)
+            else:
+                raise _HttpError(405, f"{method} not allowed", [(b"allow", b"GET, POST")])
+        except _HttpError as error:
+            await _respond(send, error.status, {"error": error.message}, error.headers)
+
+    async def _read_body(self, scope: Scope, receive: Receive) -> bytes:
+        length = _header(scope, b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.max_body_size:
+            raise _HttpError(413, f"body larger than {self.max_body_size} bytes")
+        body = bytearray()
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise _HttpError(400, "the client went away")
+            body += message.get("body", b"")
+            if len(body) > self.max_body_size:
+                raise _HttpError(413, f"body larger than {self.max_body_size} bytes")
+            if not message.get("more_body", False):
+                return bytes(body)
+
+    async def _publish(self, scope: Scope, receive: Receive, send: Send, channel: object) -> None:
+        publish = getattr(channel, "publish", None)
+        if publish is None:
+            raise _HttpError(405, "this channel takes no publishes", [(b"allow", b"GET")])
+        body = await self._read_body(scope, receive)
+        content_type = (_header(scope, b"content-type") or "").split(";")[0].strip().lower()
+        payload: object
+        if content_type == "application/json" or content_type.endswith("+json"):
+            try:
+                payload = json.loads(body)
+            except ValueError:
+                raise _HttpError(400, "body is not valid JSON") from None
+        elif content_type.startswith("text/"):
+            try:
+                payload = body.decode("utf-8")
+            except UnicodeDecodeError:
+                raise _HttpError(400, "body is not valid UTF-8") from None
+        else:
+            payload = body
+        try:
+            message = await publish(payload)
+        except ChannelClosed:
+            raise _HttpError(410, "the channel is closed") from None
+        except (TypeError, ValueError) as error:
+            raise _HttpError(400, f"cannot publish this body: {error}") from None
+        result = {
+            "offset": message.offset,
+            "size": message.size,
+            "published_at": message.published_at,
+        }
+        await _respond(send, 200, result)
+
+    async def _poll(
+        self, scope: Scope, receive: Receive, send: Send, name: str, channel: object
+    ) -> None:
+        if not isinstance(channel, LogChannel):
+            raise _HttpError(
+                400, f"{name!r} keeps no history to poll: use /{name}/events or /{name}/ws"
+            )
+        params = _parameters(scope, _POLL_PARAMETERS)
+        cursor = _cursor(params.get("cursor"))
+        start = EARLIEST if cursor is None else cursor
+        max_messages = _int(params, "max_messages", 1)
+        max_bytes = _int(params, "max_bytes", 1)
+        wait = _seconds(params, "wait")
+        min_messages = _int(params, "min_messages", 1)
+        min_bytes = _int(params, "min_bytes", 0)
+        if wait is None and (min_messages is not None or min_bytes is not None):
+            raise _HttpError(400, "min_messages and min_bytes go with wait (a long poll)")
+        caps = {
+            "max_messages": _cap(max_messages, DEFAULT_MAX_BATCH_MESSAGES),
+            "max_bytes": _cap(max_bytes, DEFAULT_MAX_BATCH_BYTES),
+        }
+        try:
+            if wait is None:
+                batch = await channel._poll_at_once(start, **caps)
+            elif isinstance(channel, LongPollChannel):
+                poll = channel.poll(
+                    start,
+                    max_wait=min(wait, self.max_wait),
+                    min_messages=UNSET if min_messages is None else min_messages,
+                    min_bytes=UNSET if min_bytes is None else min_bytes,
+                    **caps,
+                )
+                batch = await _unless_disconnected(receive, poll)
+                if batch is None:
+                    return  # the client left: nobody to answer
+            else:
+                raise _HttpError(400, f"wait needs a long-poll channel; {name!r} is not one")
+        except (TypeError, ValueError) as error:
+            raise _HttpError(400, str(error)) from None
+        await _respond(send, 200, batch_json(batch))
+
+    async def _events(self, scope: Scope, receive: Receive, send: Send, channel: object) -> None:
+        params = _parameters(scope, _EVENTS_PARAMETERS)
+        last_id = _header(scope, b"last-event-id")
+        cursor = _cursor(params.get("cursor"))
+        if last_id:
+            resumed = _cursor(last_id.strip(), "Last-Event-ID")
+            cursor = resumed + 1 if isinstance(resumed, int) else resumed
+        caps = {
+            "max_messages": _cap(_int(params, "max_messages", 1), DEFAULT_MAX_BATCH_MESSAGES),
+            "max_bytes": _cap(_int(params, "max_bytes", 1), DEFAULT_MAX_BATCH_BYTES),
+        }
+        if isinstance(channel, LogChannel):
+            start = LATEST if cursor is None else cursor
+            try:
+                channel._resolve(start)
+            except ValueError as error:
+                raise _HttpError(400, str(error)) from None
+            stream = self._log_events(channel, start, caps)
+        elif hasattr(channel, "subscribe"):
+            stream = self._push_events(channel, cursor if isinstance(cursor, int) else None)
+        else:
+            raise _HttpError(400, "this channel cannot be subscribed to")
+        await send({"type": "http.response.start", "status": 200, "headers": _SSE})
+        await send(_body(format_event("", event="open", retry=self.retry), more=True))
+
+        async def stream_all() -> None:
+            async for chunk in stream:
+                await send(_body(chunk, more=True))
+            await send(_body(b"", more=False))
+
+        await _unless_disconnected(receive, stream_all())
+
+    async def _log_events(
+        self, channel: LogChannel[Any], start: int | Start, caps: dict[str, Any]
+    ) -> Any:
+        cursor = start
+        while True:
+            if isinstance(channel, LongPollChannel):
+                batch = await channel.poll(cursor, max_wait=self.keepalive_interval, **caps)
+            else:
+                batch = await channel._poll_at_once(cursor, **caps)
+            for chunk in _batch_events(batch):
+                yield chunk
+            if batch.closed:
+                yield format_event("{}", event="closed")
+                return
+            cursor = batch.cursor
+            if not batch.messages:
+                if not isinstance(channel, LongPollChannel):
+                    await anyio.sleep(self.poll_interval)
+                yield format_comment("keepalive")
+
+    async def _push_events(self, channel: Any, after: int | None) -> Any:
+        async with channel.subscribe() as subscriber:
+            expected = after
+            while True:
+                with anyio.move_on_after(self.keepalive_interval) as idle:
+                    try:
+                        message = await subscriber.receive()
+                    except ChannelClosed:
+                        yield format_event("{}", event="closed")
+                        return
+                    except SlowConsumer:
+                        yield format_event('{"reason":"slow consumer"}', event="disconnected")
+                        return
+                if idle.cancelled_caught:
+                    yield format_comment("keepalive")
+                    continue
+                if expected is not None and message.offset > expected:
+                    gap = {"missed": message.offset - expected, "cursor": message.offset}
+                    yield format_event(_dumps(gap), event="missed")
+                expected = message.offset + 1
+                yield _message_event(message)
+
+    # -- WebSocket -------------------------------------------------------------------------------
+
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        connect = await receive()
+        if connect["type"] != "websocket.connect":
+            return
+        try:
+            name, channel, kind = self._route(scope)
+            if kind != "ws":
+                raise _HttpError(404, "WebSocket connections go to /{name}/ws")
+            await self._check_access(scope, name, "subscribe")
+            if not hasattr(channel, "subscribe"):
+                raise _HttpError(400, "this channel cannot be subscribed to")
+        except _HttpError as error:
+            code = _WS_UNKNOWN if error.status == 404 else _WS_REFUSED
+            await send({"type": "websocket.close", "code": code, "reason": error.message})
+            return
+        async with channel.subscribe() as subscriber:
+            await send({"type": "websocket.accept"})
+            async with anyio.create_task_group() as tg:
+
+                async def forward() -> None:
+                    code, reason = _WS_CLOSED, "the channel is closed"
+                    try:
+                        async for message in subscriber:
+                            await send(
+                                {"type": "websocket.send", "text": _dumps(message_json(message))}
+                            )
+                    except SlowConsumer:
+                        code, reason = _WS_SLOW, "slow consumer: too far behind"
+                    await send({"type": "websocket.close", "code": code, "reason": reason})
+                    tg.cancel_scope.cancel()
+
+                tg.start_soon(forward)
+                await self._websocket_publishes(scope, receive, send, name, channel)
+                tg.cancel_scope.cancel()
+
+    async def _websocket_publishes(
+        self, scope: Scope, receive: Receive, send: Send, name: str, channel: object
+    ) -> None:
+        """Text frames from the client are JSON payloads to publish; until it disconnects."""
+        while True:
+            event = await receive()
+            if event["type"] == "websocket.disconnect":
+                return
+            text = event.get("text")
+            if text is None:
+                continue
+            try:
+                await self._check_access(scope, name, "publish")
+                await channel.publish(json.loads(text))  # type: ignore[attr-defined]
+            except (_HttpError, ValueError, TypeError, ChannelClosed, AttributeError) as error:
+                reply = {"error": getattr(error, "message", None) or str(error) or "refused"}
+                await send({"type": "websocket.send", "text": _dumps(reply)})
+
+
+def _cap(value: int | None, default: int) -> int | None:
+    if value is None:
+        return default
+    return None if value == -1 else value
+
+
+def _message_event(message: Message[Any]) -> bytes:
+    return format_event(_dumps(message_json(message)), id=str(message.offset))
+
+
+def _batch_events(batch: Batch[Any]) -> list[bytes]:
+    chunks = []
+    if batch.missed:
+        first = batch.messages[0].offset if batch.messages else batch.cursor
+        gap = {"missed": batch.missed, "cursor": first}
+        chunks.append(format_event(_dumps(gap), event="missed"))
+    chunks.extend(_message_event(message) for message in batch.messages)
+    return chunks
+
+
+def _body(data: bytes, *, more: bool) -> dict[str, Any]:
+    return {"type": "http.response.body", "body": data, "more_body": more}
+
+
+async def _respond(
+    send: Send, status: int, body: object, headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    data = _dumps(body).encode("utf-8")
+    all_headers = [*_JSON, (b"content-length", str(len(data)).encode()), *(headers or [])]
+    await send({"type": "http.response.start", "status": status, "headers": all_headers})
+    await send(_body(data, more=False))
+
+
+async def _unless_disconnected(receive: Receive, work: Awaitable[Any]) -> Any:
+    """Run ``work`` until it ends or the client disconnects (then None, with work cancelled)."""
+    result: list[Any] = []
+    async with anyio.create_task_group() as tg:
+
+        async def watch() -> None:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            tg.cancel_scope.cancel()
+
+        tg.start_soon(watch)
+        result.append(await work)
+        tg.cancel_scope.cancel()
+    return result[0] if result else None
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return

@@ -1,0 +1,51 @@
+"""Running the ASGI app under a real server (hypercorn, on asyncio or trio) on loopback."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from functools import partial
+from typing import Any
+
+import anyio
+import sniffio
+from hypercorn.config import Config
+
+
+@asynccontextmanager
+async def running_app(app: Any) -> AsyncIterator[str]:
+    """Serve ``app`` with hypercorn on a free loopback port; yields the base URL."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(512)
+    port = listener.getsockname()[1]
+    config = Config()
+    config.bind = [f"fd://{listener.detach()}"]  # hypercorn owns and closes it
+    config.loglevel = "WARNING"
+    config.accesslog = None
+    config.graceful_timeout = 1.0
+    stop = anyio.Event()
+    if sniffio.current_async_library() == "trio":
+        import hypercorn.trio
+
+        serve: Any = hypercorn.trio.serve
+    else:
+        import hypercorn.asyncio
+
+        serve = hypercorn.asyncio.serve
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(partial(serve, app, config, shutdown_trigger=stop.wait))
+        with anyio.fail_after(10):
+            while True:  # until the server answers
+                try:
+                    stream = await anyio.connect_tcp("127.0.0.1", port)
+                except OSError:
+                    await anyio.sleep(0.01)
+                    continue
+                await stream.aclose()
+                break
+        try:
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            stop.set()
