@@ -6,7 +6,8 @@ import base64
 import inspect
 import json
 import math
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, MutableMapping
+from contextlib import aclosing
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -366,30 +367,39 @@ class HttpApp:
             "max_messages": _cap(_int(params, "max_messages", 1), DEFAULT_MAX_BATCH_MESSAGES),
             "max_bytes": _cap(_int(params, "max_bytes", 1), DEFAULT_MAX_BATCH_BYTES),
         }
+        # The start is fixed (a LATEST cursor resolved, a push subscription made) before the
+        # stream opens, so that nothing published after the client saw "open" is missed.
+        subscription: Any = None
         if isinstance(channel, LogChannel):
-            start = LATEST if cursor is None else cursor
             try:
-                channel._resolve(start)
+                start = channel._resolve(LATEST if cursor is None else cursor)
             except ValueError as error:
                 raise _HttpError(400, str(error)) from None
             stream = self._log_events(channel, start, caps)
         elif hasattr(channel, "subscribe"):
-            stream = self._push_events(channel, cursor if isinstance(cursor, int) else None)
+            subscription = channel.subscribe()
+            stream = self._push_events(subscription, cursor if isinstance(cursor, int) else None)
         else:
             raise _HttpError(400, "this channel cannot be subscribed to")
-        await send({"type": "http.response.start", "status": 200, "headers": _SSE})
-        await send(_body(format_event("", event="open", retry=self.retry), more=True))
 
         async def stream_all() -> None:
-            async for chunk in stream:
-                await send(_body(chunk, more=True))
+            await send({"type": "http.response.start", "status": 200, "headers": _SSE})
+            await send(_body(format_event("", event="open", retry=self.retry), more=True))
+            async with aclosing(stream) as chunks:
+                async for chunk in chunks:
+                    await send(_body(chunk, more=True))
             await send(_body(b"", more=False))
 
-        await _unless_disconnected(receive, stream_all())
+        try:
+            await _unless_disconnected(receive, stream_all())
+        finally:
+            if subscription is not None:  # also when the stream never started
+                with anyio.CancelScope(shield=True):
+                    await subscription.aclose()
 
     async def _log_events(
         self, channel: LogChannel[Any], start: int | Start, caps: dict[str, Any]
-    ) -> Any:
+    ) -> AsyncGenerator[bytes, None]:
         cursor = start
         while True:
             if isinstance(channel, LongPollChannel):
@@ -407,8 +417,10 @@ class HttpApp:
                     await anyio.sleep(self.poll_interval)
                 yield format_comment("keepalive")
 
-    async def _push_events(self, channel: Any, after: int | None) -> Any:
-        async with channel.subscribe() as subscriber:
+    async def _push_events(
+        self, subscription: Any, after: int | None
+    ) -> AsyncGenerator[bytes, None]:
+        async with subscription as subscriber:
             expected = after
             while True:
                 with anyio.move_on_after(self.keepalive_interval) as idle:
