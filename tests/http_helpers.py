@@ -14,10 +14,11 @@ from hypercorn.config import Config
 
 
 @asynccontextmanager
-async def running_app(app: Any) -> AsyncIterator[str]:
-    """Serve ``app`` with hypercorn on a free loopback port; yields the base URL."""
+async def running_app(app: Any, port: int = 0) -> AsyncIterator[str]:
+    """Serve ``app`` with hypercorn on loopback (a free port by default); yields the base URL."""
     listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", port))
     listener.listen(512)
     port = listener.getsockname()[1]
     config = Config()

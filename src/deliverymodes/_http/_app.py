@@ -370,11 +370,14 @@ class HttpApp:
         # The start is fixed (a LATEST cursor resolved, a push subscription made) before the
         # stream opens, so that nothing published after the client saw "open" is missed.
         subscription: Any = None
+        opened: dict[str, object] = {}
         if isinstance(channel, LogChannel):
             try:
                 start = channel._resolve(LATEST if cursor is None else cursor)
             except ValueError as error:
                 raise _HttpError(400, str(error)) from None
+            if isinstance(start, int):
+                opened["cursor"] = start  # where this stream starts: a client resumes from it
             stream = self._log_events(channel, start, caps)
         elif hasattr(channel, "subscribe"):
             subscription = channel.subscribe()
@@ -384,7 +387,8 @@ class HttpApp:
 
         async def stream_all() -> None:
             await send({"type": "http.response.start", "status": 200, "headers": _SSE})
-            await send(_body(format_event("", event="open", retry=self.retry), more=True))
+            opening = format_event(_dumps(opened), event="open", retry=self.retry)
+            await send(_body(opening, more=True))
             async with aclosing(stream) as chunks:
                 async for chunk in chunks:
                     await send(_body(chunk, more=True))
