@@ -44,7 +44,7 @@ def make_app(rate: float) -> Any:
                 await api(scope, receive, send)  # answers startup, returns at shutdown
                 tg.cancel_scope.cancel()
         elif scope["type"] == "http" and scope["path"] == "/raw":
-            headers = [(b"content-type", b"application/octet-stream")]
+            headers = [(b"content-type", b"application/octet-stream"), (b"content-length", b"64")]
             await send({"type": "http.response.start", "status": 200, "headers": headers})
             await send({"type": "http.response.body", "body": RAW})
         else:

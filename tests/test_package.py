@@ -114,21 +114,23 @@ def test_readme_examples_run(index: int) -> None:
     assert result.stdout.startswith(README_OUTPUTS[index])
 
 
-def test_benchmark_script_runs() -> None:
+@pytest.mark.parametrize(
+    ("command", "expected"),
+    [
+        ("channels.py --messages 2000 --runs 1", "LongPollChannel, batches of 100"),
+        ("tcp.py --messages 2000 --runs 1", "remote long poll"),
+        ("http.py --clients 4 --seconds 0.3", "long poll 10/100ms"),
+    ],
+)
+def test_benchmark_script_runs(command: str, expected: str) -> None:
     """A smoke run with tiny counts: it must work, its figures are not judged here."""
+    script, *options = command.split()
     result = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "benchmarks" / "channels.py"),
-            "--messages",
-            "2000",
-            "--runs",
-            "1",
-        ],
+        [sys.executable, str(ROOT / "benchmarks" / script), *options],
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    assert "LongPollChannel, batches of 100" in result.stdout
+    assert expected in result.stdout

@@ -17,6 +17,7 @@ from .._core import (
     EARLIEST,
     LATEST,
     Batch,
+    Batching,
     Message,
     Start,
     check_count,
@@ -92,6 +93,48 @@ def _dumps(value: object) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=repr)
 
 
+class _Fragments:
+    """The JSON text of recent messages, shared by every request and stream: a message read by
+    a hundred clients is encoded once."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self._size = size
+        self._texts: dict[int, tuple[Message[Any], str]] = {}
+
+    def text(self, message: Message[Any]) -> str:
+        entry = self._texts.get(id(message))
+        if entry is not None and entry[0] is message:
+            return entry[1]
+        text = _dumps(message_json(message))
+        if len(self._texts) >= self._size:
+            self._texts.clear()  # cheaper than keeping an order; recent ones come back soon
+        self._texts[id(message)] = (message, text)
+        return text
+
+    def batch(self, batch: Batch[Any]) -> bytes:
+        """The batch as JSON, built from the messages' shared texts."""
+        messages = ",".join([self.text(message) for message in batch.messages])
+        reason = "null" if batch.reason is None else f'"{batch.reason.value}"'
+        closed = "true" if batch.closed else "false"
+        return (
+            f'{{"messages":[{messages}],"cursor":{batch.cursor},"missed":{batch.missed},'
+            f'"closed":{closed},"reason":{reason}}}'
+        ).encode()
+
+    def events(self, batch: Batch[Any]) -> bytes:
+        """The batch as Server-Sent Events, one chunk: a gap report, then each message."""
+        chunks = []
+        if batch.missed:
+            first = batch.messages[0].offset if batch.messages else batch.cursor
+            gap = {"missed": batch.missed, "cursor": first}
+            chunks.append(format_event(_dumps(gap), event="missed"))
+        chunks.extend(self.event(message) for message in batch.messages)
+        return b"".join(chunks)
+
+    def event(self, message: Message[Any]) -> bytes:
+        return f"id: {message.offset}\ndata: {self.text(message)}\n\n".encode()
+
+
 def batch_json(batch: Batch[Any]) -> dict[str, object]:
     return {
         "messages": [message_json(message) for message in batch.messages],
@@ -148,8 +191,10 @@ def _seconds(params: dict[str, str], name: str) -> float | None:
     return value
 
 
+_BATCHINGS_KEPT = 256  # distinct long-poll settings kept validated
+
 _POLL_PARAMETERS = {"cursor", "max_messages", "max_bytes", "wait", "min_messages", "min_bytes"}
-_EVENTS_PARAMETERS = {"cursor", "max_messages", "max_bytes"}
+_EVENTS_PARAMETERS = {"cursor", "max_messages", "max_bytes", "wait", "min_messages", "min_bytes"}
 
 
 def _parameters(scope: Scope, allowed: set[str]) -> dict[str, str]:
@@ -204,6 +249,8 @@ class HttpApp:
         self.retry = check_seconds("retry", retry)
         self.poll_interval = check_seconds("poll_interval", poll_interval)
         self.max_body_size = check_count("max_body_size", max_body_size)
+        self._fragments = _Fragments()
+        self._batchings: dict[tuple[int, tuple[Any, ...]], Batching] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -340,21 +387,48 @@ class HttpApp:
             if wait is None:
                 batch = await channel._poll_at_once(start, **caps)
             elif isinstance(channel, LongPollChannel):
-                poll = channel.poll(
-                    start,
-                    max_wait=min(wait, self.max_wait),
-                    min_messages=UNSET if min_messages is None else min_messages,
-                    min_bytes=UNSET if min_bytes is None else min_bytes,
-                    **caps,
+                batching = self._batching(
+                    channel,
+                    (
+                        min(wait, self.max_wait),
+                        _or_unset(min_messages),
+                        _or_unset(min_bytes),
+                        caps["max_messages"],
+                        caps["max_bytes"],
+                    ),
                 )
-                batch = await _unless_disconnected(receive, poll)
-                if batch is None:
-                    return  # the client left: nobody to answer
+                resolved = channel._resolve(start)
+                ready = channel._poll_if_ready(resolved, batching)
+                if ready is not None:  # no waiting, so no need to watch for a disconnect
+                    batch = ready
+                else:
+                    poll = channel._long_poll(resolved, batching)
+                    batch = await _unless_disconnected(receive, poll)
+                    if batch is None:
+                        return  # the client left: nobody to answer
             else:
                 raise _HttpError(400, f"wait needs a long-poll channel; {name!r} is not one")
         except (TypeError, ValueError) as error:
             raise _HttpError(400, str(error)) from None
-        await _respond(send, 200, batch_json(batch))
+        await _respond_bytes(send, 200, self._fragments.batch(batch))
+
+    def _batching(self, channel: LongPollChannel[Any], settings: tuple[Any, ...]) -> Batching:
+        """The channel's batching with a request's settings; kept, since clients repeat them."""
+        key = (id(channel), settings)
+        batching = self._batchings.get(key)
+        if batching is None:
+            max_wait, min_messages, min_bytes, max_messages, max_bytes = settings
+            batching = channel._batching(
+                max_wait=max_wait,
+                min_messages=min_messages,
+                min_bytes=min_bytes,
+                max_messages=max_messages,
+                max_bytes=max_bytes,
+            )
+            if len(self._batchings) >= _BATCHINGS_KEPT:
+                self._batchings.clear()
+            self._batchings[key] = batching
+        return batching
 
     async def _events(self, scope: Scope, receive: Receive, send: Send, channel: object) -> None:
         params = _parameters(scope, _EVENTS_PARAMETERS)
@@ -363,9 +437,12 @@ class HttpApp:
         if last_id:
             resumed = _cursor(last_id.strip(), "Last-Event-ID")
             cursor = resumed + 1 if isinstance(resumed, int) else resumed
-        caps = {
+        settings: dict[str, Any] = {
             "max_messages": _cap(_int(params, "max_messages", 1), DEFAULT_MAX_BATCH_MESSAGES),
             "max_bytes": _cap(_int(params, "max_bytes", 1), DEFAULT_MAX_BATCH_BYTES),
+            "min_messages": _or_unset(_int(params, "min_messages", 1)),
+            "min_bytes": _or_unset(_int(params, "min_bytes", 0)),
+            "wait": _seconds(params, "wait"),
         }
         # The start is fixed (a LATEST cursor resolved, a push subscription made) before the
         # stream opens, so that nothing published after the client saw "open" is missed.
@@ -378,7 +455,19 @@ class HttpApp:
                 raise _HttpError(400, str(error)) from None
             if isinstance(start, int):
                 opened["cursor"] = start  # where this stream starts: a client resumes from it
-            stream = self._log_events(channel, start, caps)
+            caps = {key: settings.pop(key) for key in ("max_messages", "max_bytes")}
+            batching = None
+            if isinstance(channel, LongPollChannel):
+                # Each batch is held for its thresholds, or ``wait`` (the keepalive interval by
+                # default): a long poll on an open connection.
+                hold = settings.pop("wait")
+                keepalive = self.keepalive_interval
+                settings["max_wait"] = keepalive if hold is None else min(hold, keepalive)
+                try:
+                    batching = channel._batching(**settings, **caps)
+                except (TypeError, ValueError) as error:
+                    raise _HttpError(400, str(error)) from None
+            stream = self._log_events(channel, start, batching, caps)
         elif hasattr(channel, "subscribe"):
             subscription = channel.subscribe()
             stream = self._push_events(subscription, cursor if isinstance(cursor, int) else None)
@@ -402,24 +491,33 @@ class HttpApp:
                     await subscription.aclose()
 
     async def _log_events(
-        self, channel: LogChannel[Any], start: int | Start, caps: dict[str, Any]
+        self,
+        channel: LogChannel[Any],
+        start: int | Start,
+        batching: Batching | None,
+        caps: dict[str, Any],
     ) -> AsyncGenerator[bytes, None]:
+        """Batches from ``start`` as events: long polls (``batching``) or polls, on one stream."""
         cursor = start
+        quiet_since = anyio.current_time()
         while True:
-            if isinstance(channel, LongPollChannel):
-                batch = await channel.poll(cursor, max_wait=self.keepalive_interval, **caps)
+            if batching is not None and isinstance(channel, LongPollChannel):
+                batch = await channel._long_poll(cursor, batching)
             else:
                 batch = await channel._poll_at_once(cursor, **caps)
-            for chunk in _batch_events(batch):
-                yield chunk
+            if batch.messages or batch.missed:
+                yield self._fragments.events(batch)
+                quiet_since = anyio.current_time()
             if batch.closed:
                 yield format_event("{}", event="closed")
                 return
             cursor = batch.cursor
             if not batch.messages:
-                if not isinstance(channel, LongPollChannel):
+                if batching is None:
                     await anyio.sleep(self.poll_interval)
-                yield format_comment("keepalive")
+                if anyio.current_time() - quiet_since >= self.keepalive_interval:
+                    yield format_comment("keepalive")
+                    quiet_since = anyio.current_time()
 
     async def _push_events(
         self, subscription: Any, after: int | None
@@ -443,7 +541,7 @@ class HttpApp:
                     gap = {"missed": message.offset - expected, "cursor": message.offset}
                     yield format_event(_dumps(gap), event="missed")
                 expected = message.offset + 1
-                yield _message_event(message)
+                yield self._fragments.event(message)
 
     # -- WebSocket -------------------------------------------------------------------------------
 
@@ -501,24 +599,14 @@ class HttpApp:
                 await send({"type": "websocket.send", "text": _dumps(reply)})
 
 
+def _or_unset(value: int | None) -> object:
+    return UNSET if value is None else value
+
+
 def _cap(value: int | None, default: int) -> int | None:
     if value is None:
         return default
     return None if value == -1 else value
-
-
-def _message_event(message: Message[Any]) -> bytes:
-    return format_event(_dumps(message_json(message)), id=str(message.offset))
-
-
-def _batch_events(batch: Batch[Any]) -> list[bytes]:
-    chunks = []
-    if batch.missed:
-        first = batch.messages[0].offset if batch.messages else batch.cursor
-        gap = {"missed": batch.missed, "cursor": first}
-        chunks.append(format_event(_dumps(gap), event="missed"))
-    chunks.extend(_message_event(message) for message in batch.messages)
-    return chunks
 
 
 def _body(data: bytes, *, more: bool) -> dict[str, Any]:
@@ -528,7 +616,12 @@ def _body(data: bytes, *, more: bool) -> dict[str, Any]:
 async def _respond(
     send: Send, status: int, body: object, headers: list[tuple[bytes, bytes]] | None = None
 ) -> None:
-    data = _dumps(body).encode("utf-8")
+    await _respond_bytes(send, status, _dumps(body).encode("utf-8"), headers)
+
+
+async def _respond_bytes(
+    send: Send, status: int, data: bytes, headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
     all_headers = [*_JSON, (b"content-length", str(len(data)).encode()), *(headers or [])]
     await send({"type": "http.response.start", "status": status, "headers": all_headers})
     await send(_body(data, more=False))
