@@ -181,6 +181,7 @@ class Remote(AsyncCloseable):
         self._reader_done = anyio.Event()
         self._failure: DeliveryError | None = None
         self._closed = False
+        self.bytes_read = 0
 
     # -- lifetime --------------------------------------------------------------------------------
 
@@ -257,7 +258,9 @@ class Remote(AsyncCloseable):
         protocol = self._protocol
         try:
             while True:
-                protocol.receive_data(await self._stream.receive())
+                data = await self._stream.receive()
+                self.bytes_read += len(data)
+                protocol.receive_data(data)
                 while (event := protocol.next_event()) is not None:
                     self._dispatch(event)
         except ProtocolError as error:

@@ -1,0 +1,316 @@
+"""``deliverymodes compare``: one workload under each delivery model, and what each costs.
+
+The engine: a publisher following the workload (rate, bursts, payload size), readers of each
+model reading it (some of them slow), and the measurements (latency, requests, empty answers,
+bytes on the wire, drops, misses, peak buffered, CPU of the serving side).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Callable
+from typing import Any
+
+import anyio
+import attrs
+
+from ._core import EARLIEST, Overflow, Retention, check_count, check_seconds
+from ._defaults import DEFAULT_BUFFER_SIZE
+from ._exceptions import ChannelClosed, SlowConsumer
+from ._longpoll import LongPollChannel
+from ._poll import PollChannel
+from ._push import PushChannel
+
+__all__ = ["MODELS", "TRANSPORTS", "Progress", "Result", "Workload", "run_model"]
+
+MODELS = ("push", "poll", "long poll")
+TRANSPORTS = ("memory", "tcp", "http")
+#: Latency samples kept per model for percentiles and the CDF (a uniform subsample beyond it).
+_SAMPLES = 20_000
+#: How often the peak of buffered messages is sampled, in seconds.
+_SAMPLE_EVERY = 0.01
+
+
+def _fraction(_instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
+    if not 0 <= value <= 1:
+        raise ValueError(f"{attribute.name} must be between 0 and 1, got {value}")
+
+
+def _positive_count(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    check_count(attribute.name, value)
+
+
+def _seconds(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    check_seconds(attribute.name, value)
+
+
+@attrs.frozen(kw_only=True)
+class Workload:
+    """What to measure: who publishes what, how fast, to whom, and each model's settings."""
+
+    subscribers: int = attrs.field(default=20, validator=_positive_count)
+    rate: float | None = 100.0  #: messages per second; None: as fast as possible
+    payload_size: int = attrs.field(default=64, validator=_positive_count)
+    duration: float = attrs.field(default=2.0, validator=_seconds)
+    messages: int | None = None  #: publish this many instead of for ``duration``
+    burst: int = attrs.field(default=5, validator=_positive_count)  #: messages per burst
+    slow_share: float = attrs.field(default=0.0, validator=_fraction)
+    slow_delay: float = attrs.field(default=0.005, validator=_seconds)  #: per message, slow ones
+    buffer_size: int = attrs.field(default=DEFAULT_BUFFER_SIZE, validator=_positive_count)
+    overflow: Overflow = Overflow.BLOCK
+    poll_interval: float = attrs.field(default=0.01, validator=_seconds)
+    min_messages: int = attrs.field(default=1, validator=_positive_count)
+    max_wait: float = attrs.field(default=0.5, validator=_seconds)
+    transport: str = "memory"
+
+    def __attrs_post_init__(self) -> None:
+        if self.rate is not None and not (self.rate > 0 and math.isfinite(self.rate)):
+            raise ValueError(
+                f"rate must be a positive number of messages per second, got {self.rate}"
+            )
+        if self.messages is not None:
+            check_count("messages", self.messages)
+        if self.transport not in TRANSPORTS:
+            raise ValueError(
+                f"transport must be one of {', '.join(TRANSPORTS)}, got {self.transport!r}"
+            )
+
+
+@attrs.frozen(kw_only=True)
+class Result:
+    """One model's measurements: a row of the table."""
+
+    model: str
+    transport: str
+    published: int
+    delivered: int
+    dropped: int
+    missed: int
+    seconds: float
+    throughput: float  #: deliveries per second
+    latency_p50: float | None
+    latency_p99: float | None
+    latency_max: float | None
+    requests: int
+    requests_per_message: float | None
+    empty_responses: int
+    empty_share: float | None
+    bytes_per_message: float | None  #: on the wire; None in memory
+    peak_buffered: int
+    cpu_seconds: float  #: of the serving side (in memory: the whole process)
+    per_subscriber: tuple[tuple[int, int, int], ...]  #: (delivered, dropped, missed) each
+    latencies: tuple[float, ...] = attrs.field(repr=False)  #: a sample, for the CDF
+
+    def as_dict(self) -> dict[str, Any]:
+        data = attrs.asdict(self)
+        data.pop("latencies")
+        data.pop("per_subscriber")
+        return data
+
+
+def _percentile(ordered: list[float], share: float) -> float | None:
+    if not ordered:
+        return None
+    return ordered[min(len(ordered) - 1, math.ceil(share * len(ordered)) - 1)]
+
+
+class _Recorder:
+    """What the readers saw: end-to-end latencies (a uniform reservoir sample) and a count."""
+
+    def __init__(self) -> None:
+        self.latencies: list[float] = []
+        self.seen = 0
+        self._random = random.Random(0)
+
+    def record(self, published_at: float) -> None:
+        latency = max(0.0, time.time() - published_at)
+        self.seen += 1
+        if len(self.latencies) < _SAMPLES:
+            self.latencies.append(latency)
+        else:
+            slot = self._random.randrange(self.seen)
+            if slot < _SAMPLES:
+                self.latencies[slot] = latency
+
+
+def make_channel(model: str, workload: Workload) -> Any:
+    if model == "push":
+        return PushChannel[bytes](workload.buffer_size, workload.overflow)
+    retention = Retention(max_messages=max(10_000, 4 * workload.buffer_size))
+    if model == "poll":
+        return PollChannel[bytes](retention)
+    return LongPollChannel[bytes](retention)
+
+
+async def publish_workload(
+    channel: Any, workload: Workload, payload: bytes, stop: Callable[[], bool]
+) -> None:
+    """Publish in bursts at the workload's average rate, until the count or time is reached."""
+    published = 0
+    gap = None if workload.rate is None else workload.burst / workload.rate
+    next_burst = anyio.current_time()
+    while not stop():
+        for _ in range(workload.burst):
+            if workload.messages is not None and published >= workload.messages:
+                return
+            await channel.publish(payload)
+            published += 1
+        if gap is not None:
+            next_burst += gap
+            await anyio.sleep(max(0.0, next_burst - anyio.current_time()))
+        if workload.messages is not None and published >= workload.messages:
+            return
+
+
+async def read_all(subscriber: Any, recorder: _Recorder, delay: float | None) -> None:
+    try:
+        async for message in subscriber:
+            recorder.record(message.published_at)
+            if delay:
+                await anyio.sleep(delay)
+    except (SlowConsumer, ChannelClosed):
+        pass
+
+
+class Progress:
+    """Counts shared with the progress line."""
+
+    def __init__(self, model: str) -> None:
+        self.model = model
+        self.started = time.monotonic()
+        self.recorder = _Recorder()
+
+
+async def run_model(
+    model: str, workload: Workload, on_progress: Callable[[Progress], None] | None = None
+) -> Result:
+    """Run ``workload`` under ``model`` (one of MODELS) and measure it."""
+    if model not in MODELS:
+        raise ValueError(f"model must be one of {', '.join(MODELS)}, got {model!r}")
+    if workload.transport == "memory":
+        return await _run_in_memory(model, workload, on_progress)
+    from ._compare_remote import run_remote  # noqa: PLC0415 - only for remote transports
+
+    return await run_remote(model, workload, on_progress)
+
+
+def _subscribe(channel: Any, model: str, workload: Workload) -> Any:
+    if model == "push":
+        return channel.subscribe()
+    if model == "poll":
+        return channel.subscribe(EARLIEST, workload.poll_interval)
+    return channel.subscribe(
+        EARLIEST, min_messages=workload.min_messages, max_wait=workload.max_wait
+    )
+
+
+def requests_made(model: str, stats: list[Any]) -> int:
+    """Polls made; a push subscriber makes one request, its subscription."""
+    return len(stats) if model == "push" else sum(s.polls for s in stats)
+
+
+def slow_count(workload: Workload) -> int:
+    return round(workload.subscribers * workload.slow_share)
+
+
+async def _run_in_memory(
+    model: str, workload: Workload, on_progress: Callable[[Progress], None] | None
+) -> Result:
+    channel = make_channel(model, workload)
+    subscribers = [_subscribe(channel, model, workload) for _ in range(workload.subscribers)]
+    progress = Progress(model)
+    recorder = progress.recorder
+    slow = slow_count(workload)
+    peak = 0
+    payload = b"x" * workload.payload_size
+    deadline = time.monotonic() + workload.duration
+    cpu_before, started = time.process_time(), time.monotonic()
+
+    def lag() -> int:
+        return sum(s.statistics().lag for s in subscribers)
+
+    async with anyio.create_task_group() as readers:
+        for index, subscriber in enumerate(subscribers):
+            delay = workload.slow_delay if index < slow else None
+            readers.start_soon(read_all, subscriber, recorder, delay)
+        async with anyio.create_task_group() as publishing:
+
+            async def watch() -> None:
+                nonlocal peak
+                while True:
+                    peak = max(peak, lag())
+                    if on_progress is not None:
+                        on_progress(progress)
+                    await anyio.sleep(_SAMPLE_EVERY)
+
+            publishing.start_soon(watch)
+            stop = (
+                (lambda: False)
+                if workload.messages is not None
+                else (lambda: time.monotonic() >= deadline)
+            )
+            await publish_workload(channel, workload, payload, stop)
+            peak = max(peak, lag())
+            publishing.cancel_scope.cancel()
+        await channel.aclose()  # readers drain what is theirs, then end
+    elapsed = time.monotonic() - started
+    cpu = time.process_time() - cpu_before
+    stats = [s.statistics() for s in subscribers]
+    for subscriber in subscribers:
+        await subscriber.aclose()
+    published = channel.statistics().published
+    return make_result(
+        model,
+        workload,
+        published=published,
+        per_subscriber=[(s.delivered, s.dropped, s.missed) for s in stats],
+        requests=requests_made(model, stats),
+        empty=sum(s.empty_polls for s in stats),
+        wire_bytes=None,
+        peak=peak,
+        cpu=cpu,
+        elapsed=elapsed,
+        recorder=recorder,
+    )
+
+
+def make_result(
+    model: str,
+    workload: Workload,
+    *,
+    published: int,
+    per_subscriber: list[tuple[int, int, int]],
+    requests: int,
+    empty: int,
+    wire_bytes: int | None,
+    peak: int,
+    cpu: float,
+    elapsed: float,
+    recorder: _Recorder,
+) -> Result:
+    delivered = sum(d for d, _, _ in per_subscriber)
+    ordered = sorted(recorder.latencies)
+    return Result(
+        model=model,
+        transport=workload.transport,
+        published=published,
+        delivered=delivered,
+        dropped=sum(d for _, d, _ in per_subscriber),
+        missed=sum(m for _, _, m in per_subscriber),
+        seconds=elapsed,
+        throughput=delivered / elapsed if elapsed else 0.0,
+        latency_p50=_percentile(ordered, 0.5),
+        latency_p99=_percentile(ordered, 0.99),
+        latency_max=ordered[-1] if ordered else None,
+        requests=requests,
+        requests_per_message=requests / delivered if delivered else None,
+        empty_responses=empty,
+        empty_share=empty / requests if requests else None,
+        bytes_per_message=None if wire_bytes is None or not delivered else wire_bytes / delivered,
+        peak_buffered=peak,
+        cpu_seconds=cpu,
+        per_subscriber=tuple(per_subscriber),
+        latencies=tuple(ordered[:: max(1, len(ordered) // 2000)]),
+    )
