@@ -323,34 +323,31 @@ def _plot(path: str, sweep: str, done: list[tuple[Any, Result]]) -> str | None:
     except ImportError:
         return 'plotting needs matplotlib: pip install "deliverymodes[plot]"'
     figure, (latency, requests, cdf) = plt.subplots(1, 3, figsize=(15, 4.5))
+    colours = dict(zip(MODELS, ("tab:blue", "tab:orange", "tab:green"), strict=True))
     for model in MODELS:
         points = [(value, result) for value, result in done if result.model == model]
         if not points:
             continue
         xs = [value for value, _ in points]
-        latency.plot(
-            xs, [(r.latency_p50 or 0) * 1000 for _, r in points], marker="o", label=f"{model} p50"
-        )
-        latency.plot(
-            xs,
-            [(r.latency_p99 or 0) * 1000 for _, r in points],
-            marker="x",
-            linestyle="--",
-            label=f"{model} p99",
-        )
-        requests.plot(xs, [r.requests_per_message or 0 for _, r in points], marker="o", label=model)
-        last = points[-1][1]
+        colour = colours[model]
+        p50 = [(r.latency_p50 or 0) * 1000 for _, r in points]
+        p99 = [(r.latency_p99 or 0) * 1000 for _, r in points]
+        latency.plot(xs, p50, marker="o", color=colour, label=f"{model} p50")
+        latency.plot(xs, p99, marker="x", linestyle="--", color=colour, label=f"{model} p99")
+        per_message = [r.requests_per_message or 0 for _, r in points]
+        requests.plot(xs, per_message, marker="o", color=colour, label=model)
+        value, last = points[-1]
         if last.latencies:
             samples = [x * 1000 for x in last.latencies]
-            cdf.plot(
-                samples,
-                [(i + 1) / len(samples) for i in range(len(samples))],
-                label=f"{model} ({sweep}={points[-1][0]})",
-            )
-    latency.set(xlabel=sweep, ylabel="latency (ms)", title="end-to-end latency", yscale="log")
-    requests.set(
-        xlabel=sweep, ylabel="requests per delivered message", title="requests", yscale="symlog"
-    )
+            shares = [(i + 1) / len(samples) for i in range(len(samples))]
+            cdf.plot(samples, shares, color=colour, label=f"{model} ({sweep} = {value})")
+    values = [value for value, _ in done if isinstance(value, (int, float))]
+    wide = bool(values) and min(values) > 0 and max(values) / min(values) >= 10
+    for axes in (latency, requests):
+        axes.set_xscale("log" if wide else "linear")
+        axes.set_yscale("log")
+    latency.set(xlabel=sweep, ylabel="latency (ms)", title="end-to-end latency")
+    requests.set(xlabel=sweep, ylabel="requests per delivered message", title="requests")
     cdf.set(xlabel="latency (ms)", ylabel="share of messages", title="latency CDF", xscale="log")
     for axes in (latency, requests, cdf):
         axes.legend(fontsize="small")
