@@ -39,6 +39,7 @@ class Unset(enum.Enum):
 UNSET: Final[Literal[Unset.UNSET]] = Unset.UNSET
 
 _DEFAULT_BATCHING = Batching()
+_BATCHINGS_KEPT = 64  # distinct per-request settings a channel keeps validated
 
 
 class _Waiter:
@@ -79,12 +80,28 @@ class LongPollChannel(LogChannel[T]):
         if not isinstance(batching, Batching):
             raise TypeError(f"batching must be a Batching, not {type(batching).__name__}")
         super().__init__(retention, sizer)
-        self.batching = batching
+        self._default_batching = batching
         self._waiters: dict[_Waiter, None] = {}
+        self._batchings: dict[tuple[tuple[str, object], ...], Batching] = {}
+
+    @property
+    def batching(self) -> Batching:
+        """The release thresholds and caps a poll uses where it sets none of its own."""
+        return self._default_batching
 
     def _batching(self, **overrides: object) -> Batching:
-        given: dict[str, Any] = {k: v for k, v in overrides.items() if v is not UNSET}
-        return attrs.evolve(self.batching, **given) if given else self.batching
+        """The channel's batching with ``overrides`` (UNSET ones left out), validated once:
+        readers tend to repeat the same settings, request after request."""
+        given = tuple((name, value) for name, value in overrides.items() if value is not UNSET)
+        if not given:
+            return self.batching
+        batching = self._batchings.get(given)
+        if batching is None:
+            batching = attrs.evolve(self.batching, **dict(given))  # type: ignore[arg-type]
+            if len(self._batchings) >= _BATCHINGS_KEPT:
+                self._batchings.clear()
+            self._batchings[given] = batching
+        return batching
 
     async def poll(
         self,

@@ -135,16 +135,6 @@ class _Fragments:
         return f"id: {message.offset}\ndata: {self.text(message)}\n\n".encode()
 
 
-def batch_json(batch: Batch[Any]) -> dict[str, object]:
-    return {
-        "messages": [message_json(message) for message in batch.messages],
-        "cursor": batch.cursor,
-        "missed": batch.missed,
-        "closed": batch.closed,
-        "reason": None if batch.reason is None else batch.reason.value,
-    }
-
-
 # -- query parameters ------------------------------------------------------------------------------
 
 
@@ -190,8 +180,6 @@ def _seconds(params: dict[str, str], name: str) -> float | None:
         raise _HttpError(400, f"{name} must be a non-negative number of seconds, got {text!r}")
     return value
 
-
-_BATCHINGS_KEPT = 256  # distinct long-poll settings kept validated
 
 _POLL_PARAMETERS = {"cursor", "max_messages", "max_bytes", "wait", "min_messages", "min_bytes"}
 _EVENTS_PARAMETERS = {"cursor", "max_messages", "max_bytes", "wait", "min_messages", "min_bytes"}
@@ -250,7 +238,6 @@ class HttpApp:
         self.poll_interval = check_seconds("poll_interval", poll_interval)
         self.max_body_size = check_count("max_body_size", max_body_size)
         self._fragments = _Fragments()
-        self._batchings: dict[tuple[int, tuple[Any, ...]], Batching] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -387,15 +374,11 @@ class HttpApp:
             if wait is None:
                 batch = await channel._poll_at_once(start, **caps)
             elif isinstance(channel, LongPollChannel):
-                batching = self._batching(
-                    channel,
-                    (
-                        min(wait, self.max_wait),
-                        _or_unset(min_messages),
-                        _or_unset(min_bytes),
-                        caps["max_messages"],
-                        caps["max_bytes"],
-                    ),
+                batching = channel._batching(
+                    max_wait=min(wait, self.max_wait),
+                    min_messages=_or_unset(min_messages),
+                    min_bytes=_or_unset(min_bytes),
+                    **caps,
                 )
                 resolved = channel._resolve(start)
                 ready = channel._poll_if_ready(resolved, batching)
@@ -411,24 +394,6 @@ class HttpApp:
         except (TypeError, ValueError) as error:
             raise _HttpError(400, str(error)) from None
         await _respond_bytes(send, 200, self._fragments.batch(batch))
-
-    def _batching(self, channel: LongPollChannel[Any], settings: tuple[Any, ...]) -> Batching:
-        """The channel's batching with a request's settings; kept, since clients repeat them."""
-        key = (id(channel), settings)
-        batching = self._batchings.get(key)
-        if batching is None:
-            max_wait, min_messages, min_bytes, max_messages, max_bytes = settings
-            batching = channel._batching(
-                max_wait=max_wait,
-                min_messages=min_messages,
-                min_bytes=min_bytes,
-                max_messages=max_messages,
-                max_bytes=max_bytes,
-            )
-            if len(self._batchings) >= _BATCHINGS_KEPT:
-                self._batchings.clear()
-            self._batchings[key] = batching
-        return batching
 
     async def _events(self, scope: Scope, receive: Receive, send: Send, channel: object) -> None:
         params = _parameters(scope, _EVENTS_PARAMETERS)

@@ -79,7 +79,6 @@ _RELEASES = {None: 0, "min_messages": 1, "min_bytes": 2, "max_wait": 3, "closed"
 FRAME_OVERHEAD = 64
 _KEEPALIVE = encode(Keepalive())
 _BATCHING_FIELDS = ("min_messages", "min_bytes", "max_wait", "max_messages", "max_bytes")
-_BATCHINGS_KEPT = 64  # distinct long-poll settings one connection keeps validated
 
 
 def _positive(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
@@ -190,7 +189,6 @@ class _Connection:
         )
         self._subscriptions: dict[int, _Subscription] = {}
         self._waiting_polls = 0
-        self._batchings: dict[tuple[object, tuple[object, ...]], Any] = {}
         self._replies: list[bytes] = []  # answers made while handling one read
 
     async def run(self) -> None:
@@ -360,12 +358,7 @@ class _Connection:
             _setting("max_bytes", event.max_bytes, UNSET),
         )
         try:  # check everything now, so that a bad request is answered at once
-            batching = self._batchings.get((channel, settings))
-            if batching is None:  # a client asks the same settings again and again: keep them
-                batching = channel._batching(**dict(zip(_BATCHING_FIELDS, settings, strict=True)))
-                if len(self._batchings) >= _BATCHINGS_KEPT:
-                    self._batchings.clear()
-                self._batchings[(channel, settings)] = batching
+            batching = channel._batching(**dict(zip(_BATCHING_FIELDS, settings, strict=True)))
             cursor = channel._resolve(_cursor(event.cursor))
             ready = channel._poll_if_ready(cursor, batching)
         except (TypeError, ValueError) as error:
