@@ -174,3 +174,17 @@ def test_module_entry_point_and_ctrl_c() -> None:
     assert process.returncode == 130
     assert "interrupted" in err
     assert "Traceback" not in err
+
+
+def test_http_transport_without_its_extra_says_what_to_install() -> None:
+    code = (
+        "import sys; sys.modules['hypercorn'] = None\n"
+        "from deliverymodes._cli import main\n"
+        "sys.exit(main(['compare', '--transport', 'http', '--duration', '0.1']))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 1
+    assert 'pip install "deliverymodes[compare]"' in result.stderr
+    assert "Traceback" not in result.stderr

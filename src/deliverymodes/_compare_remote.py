@@ -195,9 +195,22 @@ def _counting_transport(httpx: Any, connections: int) -> Any:
     return Counting()
 
 
+def _require_http() -> None:
+    """Say plainly what to install when an optional dependency of the http transport is missing."""
+    for module in ("hypercorn", "httpx"):
+        try:
+            __import__(module)
+        except ImportError:
+            raise RuntimeError(
+                f'the http transport needs {module}: pip install "deliverymodes[compare]"'
+            ) from None
+
+
 async def run_remote(
     model: str, workload: Workload, on_progress: Callable[[Progress], None] | None
 ) -> Result:
+    if workload.transport == "http":
+        _require_http()
     server = _Server(model, workload)
     thread = threading.Thread(target=server.run, name="deliverymodes-compare-server", daemon=True)
     thread.start()
