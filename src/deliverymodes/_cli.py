@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 import time
 from collections.abc import Sequence
@@ -280,13 +281,32 @@ class _ProgressLine:
 
 
 async def _run_all(
-    workloads: list[tuple[Any, Workload]], models: list[str], done: list[tuple[Any, Result]]
+    workloads: list[tuple[Any, Workload]],
+    models: list[str],
+    done: list[tuple[Any, Result]],
+    interrupted: list[bool],
+    problems: list[Exception],
 ) -> None:
+    """Run every model of every workload; Ctrl-C stops cleanly, keeping what was measured."""
     line = _ProgressLine()
-    for value, workload in workloads:
-        for model in models:
-            done.append((value, await run_model(model, workload, line)))
-            line.clear()
+    async with anyio.create_task_group() as tg:
+
+        async def stop_on_ctrl_c() -> None:
+            with anyio.open_signal_receiver(signal.SIGINT) as signals:
+                async for _ in signals:
+                    interrupted.append(True)
+                    tg.cancel_scope.cancel()
+
+        tg.start_soon(stop_on_ctrl_c)
+        try:
+            for value, workload in workloads:
+                for model in models:
+                    done.append((value, await run_model(model, workload, line)))
+                    line.clear()
+        except RuntimeError as error:  # an optional dependency missing, say: report it plainly
+            problems.append(error)
+        tg.cancel_scope.cancel()
+    line.clear()
 
 
 def _claims(results: Sequence[Result]) -> list[str]:
@@ -375,14 +395,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not json_only:
         print(_describe(base) + "\n", flush=True)
     done: list[tuple[Any, Result]] = []
-    interrupted = False
+    stopped: list[bool] = []
+    problems: list[Exception] = []
     try:
-        anyio.run(_run_all, workloads, options.models, done)
-    except KeyboardInterrupt:
-        interrupted = True
-    except RuntimeError as error:  # an optional dependency missing, say
-        print(f"deliverymodes: {error}", file=sys.stderr)
+        anyio.run(_run_all, workloads, options.models, done, stopped, problems)
+    except KeyboardInterrupt:  # a second Ctrl-C, or one before the run started
+        stopped.append(True)
+    if problems:
+        print(f"deliverymodes: {problems[0]}", file=sys.stderr)
         return 1
+    interrupted = bool(stopped)
     _report(options, done, json_only=json_only, interrupted=interrupted)
     return 130 if interrupted else 0
 
