@@ -16,7 +16,7 @@ from typing import Any
 import anyio
 import attrs
 
-from ._core import EARLIEST, Overflow, Retention, check_count, check_seconds
+from ._core import EARLIEST, Overflow, Retention, check_count, count_validator, seconds_validator
 from ._defaults import DEFAULT_BUFFER_SIZE
 from ._exceptions import ChannelClosed, SlowConsumer
 from ._longpoll import LongPollChannel
@@ -38,31 +38,25 @@ def _fraction(_instance: object, attribute: attrs.Attribute[Any], value: float) 
         raise ValueError(f"{attribute.name} must be between 0 and 1, got {value}")
 
 
-def _positive_count(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    check_count(attribute.name, value)
-
-
-def _seconds(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    check_seconds(attribute.name, value)
-
-
 @attrs.frozen(kw_only=True)
 class Workload:
     """What to measure: who publishes what, how fast, to whom, and each model's settings."""
 
-    subscribers: int = attrs.field(default=20, validator=_positive_count)
+    subscribers: int = attrs.field(default=20, validator=count_validator())
     rate: float | None = 100.0  #: messages per second; None: as fast as possible
-    payload_size: int = attrs.field(default=64, validator=_positive_count)
-    duration: float = attrs.field(default=2.0, validator=_seconds)
+    payload_size: int = attrs.field(default=64, validator=count_validator())
+    duration: float = attrs.field(default=2.0, validator=seconds_validator())
     messages: int | None = None  #: publish this many instead of for ``duration``
-    burst: int = attrs.field(default=5, validator=_positive_count)  #: messages per burst
+    burst: int = attrs.field(default=5, validator=count_validator())  #: messages per burst
     slow_share: float = attrs.field(default=0.0, validator=_fraction)
-    slow_delay: float = attrs.field(default=0.005, validator=_seconds)  #: per message, slow ones
-    buffer_size: int = attrs.field(default=DEFAULT_BUFFER_SIZE, validator=_positive_count)
+    slow_delay: float = attrs.field(
+        default=0.005, validator=seconds_validator()
+    )  #: per message, slow ones
+    buffer_size: int = attrs.field(default=DEFAULT_BUFFER_SIZE, validator=count_validator())
     overflow: Overflow = Overflow.BLOCK
-    poll_interval: float = attrs.field(default=0.01, validator=_seconds)
-    min_messages: int = attrs.field(default=1, validator=_positive_count)
-    max_wait: float = attrs.field(default=0.5, validator=_seconds)
+    poll_interval: float = attrs.field(default=0.01, validator=seconds_validator())
+    min_messages: int = attrs.field(default=1, validator=count_validator())
+    max_wait: float = attrs.field(default=0.5, validator=seconds_validator())
     transport: str = "memory"
 
     def __attrs_post_init__(self) -> None:

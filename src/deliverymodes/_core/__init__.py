@@ -4,7 +4,14 @@ Plain synchronous logic that never awaits and never imports an async library, so
 drive it step by step. The channels add waiting, wake-ups and cancellation on top.
 """
 
-from ._checks import check_count, check_optional_count, check_optional_seconds, check_seconds
+from ._checks import (
+    check_count,
+    check_optional_count,
+    check_optional_seconds,
+    check_seconds,
+    count_validator,
+    seconds_validator,
+)
 from ._log import Read, RetentionLog
 from ._overflow import Action, PushLedger
 from ._release import release_reason
@@ -44,8 +51,10 @@ __all__ = [
     "check_optional_count",
     "check_optional_seconds",
     "check_seconds",
+    "count_validator",
     "default_sizer",
     "make_message",
     "measure",
     "release_reason",
+    "seconds_validator",
 ]

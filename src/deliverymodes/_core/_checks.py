@@ -3,8 +3,17 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any
 
-__all__ = ["check_count", "check_optional_count", "check_optional_seconds", "check_seconds"]
+__all__ = [
+    "check_count",
+    "check_optional_count",
+    "check_optional_seconds",
+    "check_seconds",
+    "count_validator",
+    "seconds_validator",
+]
 
 
 def _check_int(name: str, value: object) -> int:
@@ -40,3 +49,30 @@ def check_seconds(name: str, value: object) -> float:
 def check_optional_seconds(name: str, value: object) -> float | None:
     """Like :func:`check_seconds`, but ``None`` (no limit) is accepted as well."""
     return None if value is None else check_seconds(name, value)
+
+
+Validator = Callable[[Any, Any, Any], None]
+
+
+def count_validator(minimum: int = 1, *, optional: bool = False) -> Validator:
+    """An attrs validator running :func:`check_count` (or the optional one) on a field."""
+
+    def check(_instance: object, attribute: Any, value: object) -> None:
+        if optional:
+            check_optional_count(attribute.name, value, minimum=minimum)
+        else:
+            check_count(attribute.name, value, minimum=minimum)
+
+    return check
+
+
+def seconds_validator(*, optional: bool = False) -> Validator:
+    """An attrs validator running :func:`check_seconds` (or the optional one) on a field."""
+
+    def check(_instance: object, attribute: Any, value: object) -> None:
+        if optional:
+            check_optional_seconds(attribute.name, value)
+        else:
+            check_seconds(attribute.name, value)
+
+    return check

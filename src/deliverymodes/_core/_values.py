@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from typing import Any, Final, Generic, Literal, TypeVar
+from typing import Final, Generic, Literal, TypeVar
 
 import attrs
 
@@ -13,7 +13,7 @@ from .._defaults import (
     DEFAULT_MAX_WAIT,
     DEFAULT_RETENTION_MESSAGES,
 )
-from ._checks import check_count, check_optional_count, check_optional_seconds
+from ._checks import count_validator, seconds_validator
 
 __all__ = [
     "EARLIEST",
@@ -117,20 +117,6 @@ class Batch(Generic[T]):
     reason: Release | None = None
 
 
-def _count(minimum: int, *, optional: bool) -> Any:
-    def check(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-        if optional:
-            check_optional_count(attribute.name, value, minimum=minimum)
-        else:
-            check_count(attribute.name, value, minimum=minimum)
-
-    return check
-
-
-def _seconds(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    check_optional_seconds(attribute.name, value)
-
-
 @attrs.frozen
 class Retention:
     """How much history a poll or long-poll channel keeps; ``None`` means no limit on that axis.
@@ -140,10 +126,10 @@ class Retention:
     """
 
     max_messages: int | None = attrs.field(
-        default=DEFAULT_RETENTION_MESSAGES, validator=_count(1, optional=True)
+        default=DEFAULT_RETENTION_MESSAGES, validator=count_validator(1, optional=True)
     )
-    max_bytes: int | None = attrs.field(default=None, validator=_count(0, optional=True))
-    max_age: float | None = attrs.field(default=None, validator=_seconds)
+    max_bytes: int | None = attrs.field(default=None, validator=count_validator(0, optional=True))
+    max_age: float | None = attrs.field(default=None, validator=seconds_validator(optional=True))
 
     @classmethod
     def unbounded(cls) -> Retention:
@@ -162,14 +148,16 @@ class Batching:
     alone so a reader always makes progress. ``min_messages`` is capped by ``max_messages``.
     """
 
-    min_messages: int = attrs.field(default=1, validator=_count(1, optional=False))
-    min_bytes: int | None = attrs.field(default=None, validator=_count(0, optional=True))
-    max_wait: float | None = attrs.field(default=DEFAULT_MAX_WAIT, validator=_seconds)
+    min_messages: int = attrs.field(default=1, validator=count_validator(1))
+    min_bytes: int | None = attrs.field(default=None, validator=count_validator(0, optional=True))
+    max_wait: float | None = attrs.field(
+        default=DEFAULT_MAX_WAIT, validator=seconds_validator(optional=True)
+    )
     max_messages: int | None = attrs.field(
-        default=DEFAULT_MAX_BATCH_MESSAGES, validator=_count(1, optional=True)
+        default=DEFAULT_MAX_BATCH_MESSAGES, validator=count_validator(1, optional=True)
     )
     max_bytes: int | None = attrs.field(
-        default=DEFAULT_MAX_BATCH_BYTES, validator=_count(1, optional=True)
+        default=DEFAULT_MAX_BATCH_BYTES, validator=count_validator(1, optional=True)
     )
 
 

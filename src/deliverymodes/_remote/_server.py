@@ -18,8 +18,8 @@ from .._core import (
     Message,
     Overflow,
     Start,
-    check_count,
-    check_optional_seconds,
+    count_validator,
+    seconds_validator,
 )
 from .._defaults import (
     DEFAULT_KEEPALIVE_INTERVAL,
@@ -81,26 +81,26 @@ _KEEPALIVE = encode(Keepalive())
 _BATCHING_FIELDS = ("min_messages", "min_bytes", "max_wait", "max_messages", "max_bytes")
 
 
-def _positive(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    check_count(attribute.name, value)
-
-
-def _seconds(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    check_optional_seconds(attribute.name, value)
-
-
 @attrs.frozen
 class ServerLimits:
     """Bounds a server applies to each connection. Every one has a named default."""
 
-    max_frame_size: int = attrs.field(default=DEFAULT_MAX_FRAME_SIZE, validator=_positive)
-    max_subscriptions: int = attrs.field(default=DEFAULT_MAX_SUBSCRIPTIONS, validator=_positive)
-    max_waiting_polls: int = attrs.field(default=DEFAULT_MAX_WAITING_POLLS, validator=_positive)
-    max_long_poll_wait: float = attrs.field(default=DEFAULT_MAX_LONG_POLL_WAIT, validator=_seconds)
-    keepalive_interval: float | None = attrs.field(
-        default=DEFAULT_KEEPALIVE_INTERVAL, validator=_seconds
+    max_frame_size: int = attrs.field(default=DEFAULT_MAX_FRAME_SIZE, validator=count_validator())
+    max_subscriptions: int = attrs.field(
+        default=DEFAULT_MAX_SUBSCRIPTIONS, validator=count_validator()
     )
-    write_buffer_size: int = attrs.field(default=DEFAULT_WRITE_BUFFER_SIZE, validator=_positive)
+    max_waiting_polls: int = attrs.field(
+        default=DEFAULT_MAX_WAITING_POLLS, validator=count_validator()
+    )
+    max_long_poll_wait: float = attrs.field(
+        default=DEFAULT_MAX_LONG_POLL_WAIT, validator=seconds_validator(optional=True)
+    )
+    keepalive_interval: float | None = attrs.field(
+        default=DEFAULT_KEEPALIVE_INTERVAL, validator=seconds_validator(optional=True)
+    )
+    write_buffer_size: int = attrs.field(
+        default=DEFAULT_WRITE_BUFFER_SIZE, validator=count_validator()
+    )
 
 
 class _PayloadCache:
