@@ -18,6 +18,7 @@ from ._core import (
     Release,
     Retention,
     Start,
+    Wait,
     default_sizer,
     release_reason,
 )
@@ -42,17 +43,14 @@ _DEFAULT_BATCHING = Batching()
 _BATCHINGS_KEPT = 64  # distinct per-request settings a channel keeps validated
 
 
-class _Waiter:
-    """A long poll waiting for its thresholds."""
+class _Waiter(Wait):
+    """A long poll waiting for its thresholds, and the event that wakes it."""
 
-    __slots__ = ("event", "min_bytes", "min_messages", "offset", "reason")
+    __slots__ = ("event",)
 
     def __init__(self, offset: int, min_messages: int, min_bytes: int | None) -> None:
-        self.offset = offset
-        self.min_messages = min_messages
-        self.min_bytes = min_bytes
+        super().__init__(offset, min_messages, min_bytes)
         self.event = anyio.Event()
-        self.reason: Release | None = None
 
 
 def _effective_min_messages(batching: Batching) -> int:
@@ -81,7 +79,6 @@ class LongPollChannel(LogChannel[T]):
             raise TypeError(f"batching must be a Batching, not {type(batching).__name__}")
         super().__init__(retention, sizer)
         self._default_batching = batching
-        self._waiters: dict[_Waiter, None] = {}
         self._batchings: dict[tuple[tuple[str, object], ...], Batching] = {}
 
     @property
@@ -134,12 +131,12 @@ class LongPollChannel(LogChannel[T]):
         offset = self._log.resolve(cursor)
         min_messages = _effective_min_messages(batching)
         waiter = _Waiter(offset, min_messages, batching.min_bytes)
-        self._waiters[waiter] = None
+        self._waiters.add(waiter, self._log)
         try:
             with anyio.move_on_after(batching.max_wait):
                 await waiter.event.wait()
         finally:
-            self._waiters.pop(waiter, None)
+            self._waiters.discard(waiter)
         timed_out = not waiter.event.is_set()
         reason = (
             self._release(offset, min_messages, batching.min_bytes, timed_out)
@@ -173,31 +170,13 @@ class LongPollChannel(LogChannel[T]):
         )
 
     def _wake_waiters(self) -> None:
-        pending = self._log.pending
-        ready = []
-        for waiter in self._waiters:
-            count, nbytes = pending(waiter.offset)
-            reason = release_reason(
-                count,
-                nbytes,
-                min_messages=waiter.min_messages,
-                min_bytes=waiter.min_bytes,
-                timed_out=False,
-                closed=False,
-            )
-            if reason is not None:
-                waiter.reason = reason
-                ready.append(waiter)
-        for waiter in ready:
-            del self._waiters[waiter]
+        for waiter in self._waiters.released(self._log):
             waiter.event.set()
 
     async def aclose(self) -> None:
         """Close: every waiting long poll answers at once, with a ``closed`` batch."""
         self._closed = True
-        waiters, self._waiters = self._waiters, {}
-        for waiter in waiters:
-            waiter.reason = Release.CLOSED
+        for waiter in self._waiters.release_all(Release.CLOSED):
             waiter.event.set()
 
     def subscribe(

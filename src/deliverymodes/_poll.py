@@ -24,6 +24,7 @@ from ._core import (
     Message,
     Read,
     Release,
+    ReleaseQueue,
     Retention,
     RetentionLog,
     Start,
@@ -63,7 +64,8 @@ class LogChannel(AsyncCloseable, Generic[T]):
         self._closed = False
         self._budget = COOPERATIVE_BUDGET
         self._subscribers = 0
-        self._waiters: dict[Any, None] = {}  # long polls waiting (always empty for plain polls)
+        # Long polls waiting (always empty for plain polls).
+        self._waiters: ReleaseQueue[Any] = ReleaseQueue()
         self._delivered = 0
         self._missed = 0
         self._polls = 0
@@ -102,7 +104,7 @@ class LogChannel(AsyncCloseable, Generic[T]):
         if self._closed:
             raise ChannelClosed("cannot publish to a closed channel")
         message = self._log.append(payload, size, time.time())
-        if self._waiters:
+        if self._waiters.waiting:
             self._wake_waiters()
         return message
 

@@ -30,6 +30,7 @@ from ._values import (
     SubscriberStatistics,
     make_message,
 )
+from ._waiting import ReleaseQueue, Wait
 
 __all__ = [
     "EARLIEST",
@@ -43,10 +44,12 @@ __all__ = [
     "PushLedger",
     "Read",
     "Release",
+    "ReleaseQueue",
     "Retention",
     "RetentionLog",
     "Start",
     "SubscriberStatistics",
+    "Wait",
     "check_count",
     "check_optional_count",
     "check_optional_seconds",

@@ -66,6 +66,10 @@ class RetentionLog(Generic[T]):
         """Total bytes of all messages before list index ``index``."""
         return self._ends[index - 1] if index else self._bytes_before_base
 
+    def bytes_before(self, offset: int) -> int:
+        """Total bytes of all messages ever appended before ``offset`` (first <= offset <= head)."""
+        return self._bytes_at(offset - self._base)
+
     def resolve(self, cursor: int | Start, *, name: str = "cursor") -> int:
         """Turn a cursor or start position into an offset, checking it is in range."""
         if cursor is Start.EARLIEST:

@@ -94,25 +94,71 @@ def _dumps(value: object) -> str:
 
 
 class _Fragments:
-    """The JSON text of recent messages, shared by every request and stream: a message read by
-    a hundred clients is encoded once."""
+    """JSON and SSE text of recent messages and batches, shared by every request and stream: a
+    message read by a hundred clients is encoded once, and so is a batch they all receive."""
 
-    def __init__(self, size: int = 4096) -> None:
+    def __init__(self, size: int = 4096, batches: int = 64) -> None:
         self._size = size
-        self._texts: dict[int, tuple[Message[Any], str]] = {}
+        self._batches = batches
+        # id(message) -> (message, its JSON text, its SSE event or None until asked for)
+        self._messages: dict[int, tuple[Message[Any], str, bytes | None]] = {}
+        # (kind, id(first message), count, missed, cursor, closed, reason) -> (first, encoding)
+        self._encoded: dict[tuple[object, ...], tuple[Message[Any], bytes]] = {}
+
+    def _entry(self, message: Message[Any]) -> tuple[Message[Any], str, bytes | None]:
+        entry = self._messages.get(id(message))
+        if entry is not None and entry[0] is message:
+            return entry
+        if len(self._messages) >= self._size:
+            self._messages.clear()  # cheaper than keeping an order; recent ones come back soon
+        entry = (message, _dumps(message_json(message)), None)
+        self._messages[id(message)] = entry
+        return entry
 
     def text(self, message: Message[Any]) -> str:
-        entry = self._texts.get(id(message))
-        if entry is not None and entry[0] is message:
-            return entry[1]
-        text = _dumps(message_json(message))
-        if len(self._texts) >= self._size:
-            self._texts.clear()  # cheaper than keeping an order; recent ones come back soon
-        self._texts[id(message)] = (message, text)
-        return text
+        """The message as JSON."""
+        return self._entry(message)[1]
+
+    def event(self, message: Message[Any]) -> bytes:
+        """The message as one SSE event (its offset as the id)."""
+        entry = self._entry(message)
+        event = entry[2]
+        if event is None:
+            event = f"id: {message.offset}\ndata: {entry[1]}\n\n".encode()
+            self._messages[id(message)] = (message, entry[1], event)
+        return event
 
     def batch(self, batch: Batch[Any]) -> bytes:
         """The batch as JSON, built from the messages' shared texts."""
+        return self._shared("json", batch, self._batch)
+
+    def events(self, batch: Batch[Any]) -> bytes:
+        """The batch as Server-Sent Events, one chunk: a gap report, then each message."""
+        return self._shared("sse", batch, self._events)
+
+    def _shared(self, kind: str, batch: Batch[Any], encode: Callable[[Batch[Any]], bytes]) -> bytes:
+        if not batch.messages:
+            return encode(batch)
+        first = batch.messages[0]
+        key = (
+            kind,
+            id(first),
+            len(batch.messages),
+            batch.missed,
+            batch.cursor,
+            batch.closed,
+            batch.reason,
+        )
+        found = self._encoded.get(key)
+        if found is not None and found[0] is first:
+            return found[1]
+        encoded = encode(batch)
+        if len(self._encoded) >= self._batches:
+            self._encoded.clear()
+        self._encoded[key] = (first, encoded)
+        return encoded
+
+    def _batch(self, batch: Batch[Any]) -> bytes:
         messages = ",".join([self.text(message) for message in batch.messages])
         reason = "null" if batch.reason is None else f'"{batch.reason.value}"'
         closed = "true" if batch.closed else "false"
@@ -121,18 +167,14 @@ class _Fragments:
             f'"closed":{closed},"reason":{reason}}}'
         ).encode()
 
-    def events(self, batch: Batch[Any]) -> bytes:
-        """The batch as Server-Sent Events, one chunk: a gap report, then each message."""
+    def _events(self, batch: Batch[Any]) -> bytes:
         chunks = []
         if batch.missed:
             first = batch.messages[0].offset if batch.messages else batch.cursor
             gap = {"missed": batch.missed, "cursor": first}
             chunks.append(format_event(_dumps(gap), event="missed"))
-        chunks.extend(self.event(message) for message in batch.messages)
+        chunks.extend([self.event(message) for message in batch.messages])
         return b"".join(chunks)
-
-    def event(self, message: Message[Any]) -> bytes:
-        return f"id: {message.offset}\ndata: {self.text(message)}\n\n".encode()
 
 
 # -- query parameters ------------------------------------------------------------------------------
