@@ -5,7 +5,6 @@ from __future__ import annotations
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from functools import partial
 from typing import Any
 
 import anyio
@@ -35,8 +34,14 @@ async def running_app(app: Any, port: int = 0) -> AsyncIterator[str]:
         import hypercorn.asyncio
 
         serve = hypercorn.asyncio.serve
+    stopped = anyio.Event()
+
+    async def run() -> None:
+        await serve(app, config, shutdown_trigger=stop.wait)
+        stopped.set()
+
     async with anyio.create_task_group() as tg:
-        tg.start_soon(partial(serve, app, config, shutdown_trigger=stop.wait))
+        tg.start_soon(run)
         with anyio.fail_after(10):
             while True:  # until the server answers
                 try:
@@ -50,3 +55,20 @@ async def running_app(app: Any, port: int = 0) -> AsyncIterator[str]:
             yield f"http://127.0.0.1:{port}"
         finally:
             stop.set()
+            with anyio.move_on_after(config.graceful_timeout + 1):
+                await stopped.wait()
+            if not stopped.is_set():
+                # On asyncio under Python 3.12+, hypercorn's shutdown waits for every open
+                # connection, past its graceful timeout (pgjones/hypercorn#308): end them as it
+                # does on earlier versions, by cancelling their tasks.
+                _cancel_hypercorn_connections()
+                with anyio.fail_after(10):
+                    await stopped.wait()
+
+
+def _cancel_hypercorn_connections() -> None:
+    import asyncio
+
+    for task in asyncio.all_tasks():
+        if task.get_coro().__qualname__.endswith("_server_callback"):  # type: ignore[union-attr]
+            task.cancel()

@@ -128,15 +128,21 @@ class LongPollChannel(LogChannel[T]):
         ready = self._poll_if_ready(cursor, batching)
         if ready is not None:
             return ready
-        offset = self._log.resolve(cursor)
+        return await self._wait_and_answer(self._log.resolve(cursor), batching)
+
+    async def _wait_and_answer(self, offset: int, batching: Batching) -> Batch[T]:
+        """Wait for the thresholds from ``offset`` (``_poll_if_ready`` said no), then answer."""
         min_messages = _effective_min_messages(batching)
         waiter = _Waiter(offset, min_messages, batching.min_bytes)
-        self._waiters.add(waiter, self._log)
-        try:
-            with anyio.move_on_after(batching.max_wait):
-                await waiter.event.wait()
-        finally:
-            self._waiters.discard(waiter)
+        # Met since the caller looked (it may have awaited in between)? Then do not wait: the
+        # release queue only notices thresholds met by appends made while a poll waits.
+        if self._release(offset, min_messages, batching.min_bytes, False) is None:
+            self._waiters.add(waiter, self._log)
+            try:
+                with anyio.move_on_after(batching.max_wait):
+                    await waiter.event.wait()
+            finally:
+                self._waiters.discard(waiter)
         timed_out = not waiter.event.is_set()
         reason = (
             self._release(offset, min_messages, batching.min_bytes, timed_out)

@@ -427,8 +427,8 @@ class HttpApp:
                 if ready is not None:  # no waiting, so no need to watch for a disconnect
                     batch = ready
                 else:
-                    poll = channel._long_poll(resolved, batching)
-                    batch = await _unless_disconnected(receive, poll)
+                    held = channel._wait_and_answer(channel._log.resolve(resolved), batching)
+                    batch = await _unless_disconnected(receive, held)
                     if batch is None:
                         return  # the client left: nobody to answer
             else:
