@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import enum
 import time
-from collections.abc import Callable
-from typing import Any, Final, Literal, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import Any, Final, Literal, TypeVar, overload
 
 import anyio
 import attrs
@@ -44,13 +44,21 @@ _BATCHINGS_KEPT = 64  # distinct per-request settings a channel keeps validated
 
 
 class _Waiter(Wait):
-    """A long poll waiting for its thresholds, and the event that wakes it."""
+    """A long poll waiting for its thresholds, and what wakes it: an event, or a cancel scope
+    around whatever else the poll awaits meanwhile (see ``_wait_and_answer``)."""
 
-    __slots__ = ("event",)
+    __slots__ = ("event", "scope")
 
     def __init__(self, offset: int, min_messages: int, min_bytes: int | None) -> None:
         super().__init__(offset, min_messages, min_bytes)
-        self.event = anyio.Event()
+        self.event: anyio.Event | None = None
+        self.scope: anyio.CancelScope | None = None
+
+    def wake(self) -> None:
+        if self.scope is not None:
+            self.scope.cancel()
+        elif self.event is not None:
+            self.event.set()
 
 
 def _effective_min_messages(batching: Batching) -> int:
@@ -130,22 +138,50 @@ class LongPollChannel(LogChannel[T]):
             return ready
         return await self._wait_and_answer(self._log.resolve(cursor), batching)
 
-    async def _wait_and_answer(self, offset: int, batching: Batching) -> Batch[T]:
-        """Wait for the thresholds from ``offset`` (``_poll_if_ready`` said no), then answer."""
+    @overload
+    async def _wait_and_answer(self, offset: int, batching: Batching) -> Batch[T]: ...
+
+    @overload
+    async def _wait_and_answer(
+        self, offset: int, batching: Batching, meanwhile: Callable[[], Awaitable[object]]
+    ) -> Batch[T] | None: ...
+
+    async def _wait_and_answer(
+        self,
+        offset: int,
+        batching: Batching,
+        meanwhile: Callable[[], Awaitable[object]] | None = None,
+    ) -> Batch[T] | None:
+        """Wait for the thresholds from ``offset`` (``_poll_if_ready`` said no), then answer.
+
+        With ``meanwhile``, the poll awaits ``meanwhile()`` while it waits, and gives up (None,
+        nothing read) if that returns first: how the HTTP adapter watches for a client's
+        disconnect without a task of its own per request.
+        """
         min_messages = _effective_min_messages(batching)
         waiter = _Waiter(offset, min_messages, batching.min_bytes)
         # Met since the caller looked (it may have awaited in between)? Then do not wait: the
         # release queue only notices thresholds met by appends made while a poll waits.
         if self._release(offset, min_messages, batching.min_bytes, False) is None:
-            self._waiters.add(waiter, self._log)
-            try:
-                with anyio.move_on_after(batching.max_wait):
-                    await waiter.event.wait()
-            finally:
-                self._waiters.discard(waiter)
-        timed_out = not waiter.event.is_set()
+            if meanwhile is None:
+                waiter.event = event = anyio.Event()
+                self._waiters.add(waiter, self._log)
+                try:
+                    with anyio.move_on_after(batching.max_wait):
+                        await event.wait()
+                finally:
+                    self._waiters.discard(waiter)
+            else:
+                waiter.scope = scope = anyio.CancelScope()
+                self._waiters.add(waiter, self._log)
+                try:
+                    with anyio.move_on_after(batching.max_wait), scope:
+                        await meanwhile()
+                        return None
+                finally:
+                    self._waiters.discard(waiter)
         reason = (
-            self._release(offset, min_messages, batching.min_bytes, timed_out)
+            self._release(offset, min_messages, batching.min_bytes, waiter.reason is None)
             or waiter.reason  # thresholds met at wake-up, then retention evicted some
             or Release.MAX_WAIT
         )
@@ -177,13 +213,13 @@ class LongPollChannel(LogChannel[T]):
 
     def _wake_waiters(self) -> None:
         for waiter in self._waiters.released(self._log):
-            waiter.event.set()
+            waiter.wake()
 
     async def aclose(self) -> None:
         """Close: every waiting long poll answers at once, with a ``closed`` batch."""
         self._closed = True
         for waiter in self._waiters.release_all(Release.CLOSED):
-            waiter.event.set()
+            waiter.wake()
 
     def subscribe(
         self,

@@ -427,10 +427,11 @@ class HttpApp:
                 if ready is not None:  # no waiting, so no need to watch for a disconnect
                     batch = ready
                 else:
-                    held = channel._wait_and_answer(channel._log.resolve(resolved), batching)
-                    batch = await _unless_disconnected(receive, held)
-                    if batch is None:
+                    offset = channel._log.resolve(resolved)
+                    held = await channel._wait_and_answer(offset, batching, _disconnect(receive))
+                    if held is None:
                         return  # the client left: nobody to answer
+                    batch = held
             else:
                 raise _HttpError(400, f"wait needs a long-poll channel; {name!r} is not one")
         except (TypeError, ValueError) as error:
@@ -634,14 +635,23 @@ async def _respond_bytes(
     await send(_body(data, more=False))
 
 
+def _disconnect(receive: Receive) -> Callable[[], Awaitable[None]]:
+    """An awaitable that returns when the client disconnects."""
+
+    async def disconnected() -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+
+    return disconnected
+
+
 async def _unless_disconnected(receive: Receive, work: Awaitable[Any]) -> Any:
     """Run ``work`` until it ends or the client disconnects (then None, with work cancelled)."""
     result: list[Any] = []
     async with anyio.create_task_group() as tg:
 
         async def watch() -> None:
-            while (await receive())["type"] != "http.disconnect":
-                pass
+            await _disconnect(receive)()
             tg.cancel_scope.cancel()
 
         tg.start_soon(watch)
