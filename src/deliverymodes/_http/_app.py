@@ -6,6 +6,7 @@ import base64
 import inspect
 import json
 import math
+import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, MutableMapping
 from contextlib import aclosing
 from typing import Any
@@ -507,7 +508,7 @@ class HttpApp:
     ) -> AsyncGenerator[bytes, None]:
         """Batches from ``start`` as events: long polls (``batching``) or polls, on one stream."""
         cursor = start
-        quiet_since = anyio.current_time()
+        quiet_since = time.monotonic()
         while True:
             if batching is not None and isinstance(channel, LongPollChannel):
                 batch = await channel._long_poll(cursor, batching)
@@ -515,7 +516,7 @@ class HttpApp:
                 batch = await channel._poll_at_once(cursor, **caps)
             if batch.messages or batch.missed:
                 yield self._fragments.events(batch)
-                quiet_since = anyio.current_time()
+                quiet_since = time.monotonic()
             if batch.closed:
                 yield format_event("{}", event="closed")
                 return
@@ -523,9 +524,9 @@ class HttpApp:
             if not batch.messages:
                 if batching is None:
                     await anyio.sleep(self.poll_interval)
-                if anyio.current_time() - quiet_since >= self.keepalive_interval:
+                if time.monotonic() - quiet_since >= self.keepalive_interval:
                     yield format_comment("keepalive")
-                    quiet_since = anyio.current_time()
+                    quiet_since = time.monotonic()
 
     async def _push_events(
         self, subscription: Any, after: int | None
