@@ -67,6 +67,55 @@ async def test_min_bytes_releases_before_min_messages() -> None:
     assert len(results[0].messages) == 2
 
 
+async def test_many_waiting_polls_each_answer_when_their_own_thresholds_are_met() -> None:
+    # Polls from different cursors, with different thresholds, some by bytes: after every
+    # publish exactly those whose pending messages or bytes reached their threshold answered.
+    channel = LongPollChannel[bytes](Retention(max_messages=None))
+    for _ in range(5):
+        await channel.publish(b"x")
+    settings = [
+        (cursor, min_messages, min_bytes)
+        for cursor in range(5)
+        for min_messages in (6, 9, 14)
+        for min_bytes in (None, 12, 30)
+    ]
+    answered: dict[int, Batch[bytes]] = {}
+    reasons: dict[int, Release] = {}
+    sizes = [1, 4, 2, 8, 1, 3, 5, 1, 2, 6, 1, 1, 4, 2, 3]
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+
+            async def poll(
+                index: int, cursor: int, min_messages: int, min_bytes: int | None
+            ) -> None:
+                answered[index] = await channel.poll(
+                    cursor, min_messages=min_messages, min_bytes=min_bytes, max_wait=None
+                )
+
+            for index, (cursor, min_messages, min_bytes) in enumerate(settings):
+                tg.start_soon(poll, index, cursor, min_messages, min_bytes)
+            await anyio.wait_all_tasks_blocked()
+            assert answered == {}
+            assert channel.statistics().waiting_polls == len(settings)
+            log = [1] * 5
+            for size in sizes:
+                await channel.publish(b"y" * size)
+                log.append(size)
+                await anyio.wait_all_tasks_blocked()
+                for index, (cursor, min_messages, min_bytes) in enumerate(settings):
+                    count, nbytes = len(log) - cursor, sum(log[cursor:])
+                    by_count = count >= min_messages
+                    by_bytes = min_bytes is not None and nbytes >= min_bytes
+                    assert (index in answered) == (by_count or by_bytes), (index, log)
+                    if index in answered and index not in reasons:  # answered just now
+                        reasons[index] = Release.MIN_MESSAGES if by_count else Release.MIN_BYTES
+                        assert answered[index].reason is reasons[index]
+                        assert answered[index].messages[0].offset == cursor
+                        assert len(answered[index].messages) == count
+                assert channel.statistics().waiting_polls == len(settings) - len(answered)
+            tg.cancel_scope.cancel()
+
+
 async def test_max_wait_answers_with_what_there_is() -> None:
     channel = LongPollChannel[int]()
     await channel.publish(1)
