@@ -80,11 +80,10 @@ class ReleaseQueue(Generic[W]):
         ready: list[W] = []
         by_head = self._by_head
         head = log.head
-        if by_head and by_head[0][0] <= head:
-            while by_head and by_head[0][0] <= head:
-                wait = heapq.heappop(by_head)[2]
-                if wait.active and not self._release(wait, log, ready):
-                    self._push_head(wait, log)
+        while by_head and by_head[0][0] <= head:
+            wait = heapq.heappop(by_head)[2]
+            if wait.active and not self._release(wait, log, ready):
+                self._push_head(wait, log)
         by_bytes = self._by_bytes
         if by_bytes:
             total = log.bytes_before(log.head)

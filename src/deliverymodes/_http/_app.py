@@ -9,6 +9,7 @@ import math
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, MutableMapping
 from contextlib import aclosing
+from functools import partial
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -103,7 +104,7 @@ class _Fragments:
         self._batches = batches
         # id(message) -> (message, its JSON text, its SSE event or None until asked for)
         self._messages: dict[int, tuple[Message[Any], str, bytes | None]] = {}
-        # (kind, id(first message), count, missed, cursor, closed, reason) -> (first, encoding)
+        # (kind, id(first message), count, missed, closed, reason) -> (first message, encoding)
         self._encoded: dict[tuple[object, ...], tuple[Message[Any], bytes]] = {}
 
     def _entry(self, message: Message[Any]) -> tuple[Message[Any], str, bytes | None]:
@@ -146,7 +147,6 @@ class _Fragments:
             id(first),
             len(batch.messages),
             batch.missed,
-            batch.cursor,
             batch.closed,
             batch.reason,
         )
@@ -429,7 +429,8 @@ class HttpApp:
                     batch = ready
                 else:
                     offset = channel._log.resolve(resolved)
-                    held = await channel._wait_and_answer(offset, batching, _disconnect(receive))
+                    watch = partial(_disconnected, receive)
+                    held = await channel._wait_and_answer(offset, batching, watch)
                     if held is None:
                         return  # the client left: nobody to answer
                     batch = held
@@ -636,14 +637,10 @@ async def _respond_bytes(
     await send(_body(data, more=False))
 
 
-def _disconnect(receive: Receive) -> Callable[[], Awaitable[None]]:
-    """An awaitable that returns when the client disconnects."""
-
-    async def disconnected() -> None:
-        while (await receive())["type"] != "http.disconnect":
-            pass
-
-    return disconnected
+async def _disconnected(receive: Receive) -> None:
+    """Return when the client disconnects."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
 
 
 async def _unless_disconnected(receive: Receive, work: Awaitable[Any]) -> Any:
@@ -652,7 +649,7 @@ async def _unless_disconnected(receive: Receive, work: Awaitable[Any]) -> Any:
     async with anyio.create_task_group() as tg:
 
         async def watch() -> None:
-            await _disconnect(receive)()
+            await _disconnected(receive)
             tg.cancel_scope.cancel()
 
         tg.start_soon(watch)
