@@ -272,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=100)
     parser.add_argument("--seconds", type=float, default=8.0, help="per model and run")
     parser.add_argument("--rate", type=float, default=100.0, help="messages published per second")
-    parser.add_argument("--runs", type=int, default=1, help="report the median of this many runs")
+    parser.add_argument("--runs", type=int, default=3, help="report the median of this many runs")
     args = parser.parse_args(argv)
     rows = anyio.run(measure, args.clients, args.seconds, args.rate, args.runs)
     print(f"{args.clients} clients, {args.rate:g} messages/s published, ", end="")

@@ -119,7 +119,7 @@ def test_readme_examples_run(index: int) -> None:
     [
         ("channels.py --messages 2000 --runs 1", "LongPollChannel, batches of 100"),
         ("tcp.py --messages 2000 --runs 1", "remote long poll"),
-        ("http.py --clients 4 --seconds 0.3", "long poll 10/100ms"),
+        ("http.py --clients 4 --seconds 0.3 --runs 1", "long poll 10/100ms"),
     ],
 )
 def test_benchmark_script_runs(command: str, expected: str) -> None:
