@@ -165,21 +165,19 @@ class LongPollChannel(LogChannel[T]):
         if self._release(offset, min_messages, batching.min_bytes, False) is None:
             if meanwhile is None:
                 waiter.event = event = anyio.Event()
-                self._waiters.add(waiter, self._log)
-                try:
-                    with anyio.move_on_after(batching.max_wait):
-                        await event.wait()
-                finally:
-                    self._waiters.discard(waiter)
             else:
                 waiter.scope = scope = anyio.CancelScope()
-                self._waiters.add(waiter, self._log)
-                try:
-                    with anyio.move_on_after(batching.max_wait), scope:
-                        await meanwhile()
-                        return None
-                finally:
-                    self._waiters.discard(waiter)
+            self._waiters.add(waiter, self._log)
+            try:
+                with anyio.move_on_after(batching.max_wait):
+                    if meanwhile is None:
+                        await event.wait()
+                    else:
+                        with scope:
+                            await meanwhile()
+                            return None
+            finally:
+                self._waiters.discard(waiter)
         reason = (
             self._release(offset, min_messages, batching.min_bytes, waiter.reason is None)
             or waiter.reason  # thresholds met at wake-up, then retention evicted some
