@@ -67,3 +67,61 @@ async def raw_connection(connect_to: Callable[[], Remote]) -> AsyncIterator[anyi
                 pass
     finally:
         await stream.aclose()
+
+
+async def wait_until(condition: Callable[[], bool]) -> None:
+    """Wait (bounded by the caller's fail_after) for the server to notice something."""
+    while not condition():  # noqa: ASYNC110 - the server's state has no event to wait on
+        await anyio.sleep(0.005)
+
+
+class RawClient:
+    """A client that speaks frames by hand, as an outside implementation would."""
+
+    def __init__(self, stream: anyio.abc.ByteStream) -> None:
+        self.stream = stream
+        self.decoder = wire.FrameDecoder(64 * 1024 * 1024)
+
+    async def send(self, *frames: wire.Event | bytes) -> None:
+        """Write ``frames`` (events or raw bytes) in one write."""
+        data = [f if isinstance(f, bytes) else wire.encode(f) for f in frames]
+        await self.stream.send(b"".join(data))
+
+    async def next(self) -> wire.Event | None:
+        """The next frame from the server (KEEPALIVE skipped); None at the end of the stream."""
+        while True:
+            event = self.decoder.next_event()
+            if event is not None:
+                if isinstance(event, wire.Keepalive):
+                    continue
+                return event
+            try:
+                data = await self.stream.receive()
+            except (anyio.EndOfStream, anyio.BrokenResourceError, OSError):
+                return None
+            self.decoder.receive_data(data)
+
+    async def hello(self, max_frame_size: int = 1 << 20) -> None:
+        await self.send(wire.Hello(wire.PROTOCOL_VERSION, max_frame_size))
+        assert isinstance(await self.next(), wire.Welcome)
+
+
+@asynccontextmanager
+async def raw_tcp_client(port: int) -> AsyncIterator[RawClient]:
+    stream = await anyio.connect_tcp("127.0.0.1", port)
+    try:
+        yield RawClient(stream)
+    finally:
+        await stream.aclose()
+
+
+@asynccontextmanager
+async def tcp_server(
+    channels: Mapping[str, object], limits: ServerLimits | None = None
+) -> AsyncIterator[int]:
+    """``serve_tcp`` on a free port; yields the port. The server must still be running at the
+    end: a server that ended (crashed) fails the test with its exception."""
+    async with anyio.create_task_group() as tg:
+        port = await tg.start(partial(serve_tcp, channels, limits=limits))
+        yield port
+        tg.cancel_scope.cancel()

@@ -79,7 +79,8 @@ class QueueModel(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.log: RetentionLog[int] | None = None
-        self.queue: ReleaseQueue[Wait] = ReleaseQueue()
+        # A small slack, so that a few steps show whether released polls are forgotten.
+        self.queue: ReleaseQueue[Wait] = ReleaseQueue(stale_slack=2)
         self.waiting: list[Wait] = []
 
     @precondition(lambda self: self.log is None)
@@ -134,6 +135,10 @@ class QueueModel(RuleBasedStateMachine):
     @invariant()
     def counts_the_waiting(self) -> None:
         assert len(self.queue) == len(self.waiting)
+
+    @invariant()
+    def keeps_nothing_for_polls_no_longer_waiting(self) -> None:
+        assert self.queue.entries <= 2 * len(self.waiting) + 2
 
 
 TestQueueModel = QueueModel.TestCase

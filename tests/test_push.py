@@ -137,9 +137,13 @@ async def test_disconnect_cuts_off_only_the_slow_subscriber() -> None:
     with pytest.raises(SlowConsumer):
         async for _message in slow:
             pass
-    assert slow.statistics().dropped == 1  # only the overflowing message counts for it
+    # Cut off by message 2; 3 came after: both are dropped for it, so its counts add up.
+    assert slow.statistics().dropped == 2
+    assert slow.statistics().delivered + slow.statistics().dropped == 4
     assert [(await fast.receive()).payload for _ in range(4)] == [0, 1, 2, 3]
     await slow.aclose()
+    await channel.publish(4)  # after it was closed: no longer counted for it
+    assert channel.statistics().dropped == 2
     await fast.aclose()
 
 
@@ -307,7 +311,8 @@ async def test_overflow_accounting_matches_a_model(
                 continue
             channel.publish_nowait(published)
             for i, (model, subscriber) in enumerate(zip(models, subscribers, strict=True)):
-                if cut_off[i]:
+                if cut_off[i]:  # a cut-off subscriber drops everything after, until closed
+                    dropped[i] += 1
                     continue
                 if len(model) < subscriber.buffer_size:
                     model.append(published)
@@ -331,6 +336,7 @@ async def test_overflow_accounting_matches_a_model(
             mine = subscriber.statistics()
             assert mine.lag == len(models[i]) <= subscriber.buffer_size
             assert mine.dropped == dropped[i]
+            assert mine.delivered + mine.dropped + mine.lag == published
     stats = channel.statistics()
     assert stats.published == published
     assert stats.dropped == sum(dropped)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import struct
 import tempfile
-from collections.abc import Callable
 
 import anyio
 import pytest
@@ -29,7 +28,7 @@ from deliverymodes import (
     connect_unix,
     wire,
 )
-from tests.remote_helpers import TRANSPORTS, raw_connection, running_server
+from tests.remote_helpers import TRANSPORTS, raw_connection, running_server, wait_until
 
 
 @pytest.fixture(params=TRANSPORTS)
@@ -183,12 +182,6 @@ async def test_cancelled_remote_long_poll_loses_nothing(transport: str) -> None:
         with anyio.fail_after(5):
             batch = await long.poll(0, max_wait=None)
         assert [m.payload for m in batch.messages] == ["kept"]
-
-
-async def wait_until(condition: Callable[[], bool]) -> None:
-    """Wait (bounded by the caller's fail_after) for the server to notice something."""
-    while not condition():  # noqa: ASYNC110 - the server's state has no event to wait on
-        await anyio.sleep(0.005)
 
 
 async def test_disconnects_leak_no_subscription_or_waiting_poll(transport: str) -> None:

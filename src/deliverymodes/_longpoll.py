@@ -23,7 +23,7 @@ from ._core import (
     release_reason,
 )
 from ._defaults import COOPERATIVE_BUDGET
-from ._poll import _DEFAULT_RETENTION, LogChannel, LogSubscriber
+from ._poll import _DEFAULT_RETENTION, Fit, LogChannel, LogSubscriber
 
 __all__ = ["UNSET", "LongPollChannel", "LongPollSubscriber", "Unset"]
 
@@ -128,22 +128,31 @@ class LongPollChannel(LogChannel[T]):
         )
         return await self._long_poll(self._resolve(cursor), batching)
 
-    async def _long_poll(self, cursor: int | Start, batching: Batching) -> Batch[T]:
+    async def _long_poll(
+        self, cursor: int | Start, batching: Batching, fit: Fit | None = None
+    ) -> Batch[T]:
         self._budget -= 1
         if not self._budget:
             self._budget = COOPERATIVE_BUDGET
             await checkpoint()
-        ready = self._poll_if_ready(cursor, batching)
+        ready = self._poll_if_ready(cursor, batching, fit)
         if ready is not None:
             return ready
-        return await self._wait_and_answer(self._log.resolve(cursor), batching)
-
-    @overload
-    async def _wait_and_answer(self, offset: int, batching: Batching) -> Batch[T]: ...
+        return await self._wait_and_answer(self._log.resolve(cursor), batching, fit=fit)
 
     @overload
     async def _wait_and_answer(
-        self, offset: int, batching: Batching, meanwhile: Callable[[], Awaitable[object]]
+        self, offset: int, batching: Batching, *, fit: Fit | None = None
+    ) -> Batch[T]: ...
+
+    @overload
+    async def _wait_and_answer(
+        self,
+        offset: int,
+        batching: Batching,
+        meanwhile: Callable[[], Awaitable[object]],
+        *,
+        fit: Fit | None = None,
     ) -> Batch[T] | None: ...
 
     async def _wait_and_answer(
@@ -151,6 +160,8 @@ class LongPollChannel(LogChannel[T]):
         offset: int,
         batching: Batching,
         meanwhile: Callable[[], Awaitable[object]] | None = None,
+        *,
+        fit: Fit | None = None,
     ) -> Batch[T] | None:
         """Wait for the thresholds from ``offset`` (``_poll_if_ready`` said no), then answer.
 
@@ -183,9 +194,12 @@ class LongPollChannel(LogChannel[T]):
             or waiter.reason  # thresholds met at wake-up, then retention evicted some
             or Release.MAX_WAIT
         )
-        return self._answer(self._read(offset, batching.max_messages, batching.max_bytes), reason)
+        read = self._read(offset, batching.max_messages, batching.max_bytes, fit)
+        return self._answer(read, reason)
 
-    def _poll_if_ready(self, cursor: int | Start, batching: Batching) -> Batch[T] | None:
+    def _poll_if_ready(
+        self, cursor: int | Start, batching: Batching, fit: Fit | None = None
+    ) -> Batch[T] | None:
         """The answer if the long poll can be answered now, else None (nothing is counted)."""
         offset = self._log.resolve(cursor)
         self._log.evict_expired(time.time())
@@ -194,7 +208,8 @@ class LongPollChannel(LogChannel[T]):
         )
         if reason is None:
             return None
-        return self._answer(self._read(offset, batching.max_messages, batching.max_bytes), reason)
+        read = self._read(offset, batching.max_messages, batching.max_bytes, fit)
+        return self._answer(read, reason)
 
     def _release(
         self, offset: int, min_messages: int, min_bytes: int | None, timed_out: bool
@@ -215,7 +230,7 @@ class LongPollChannel(LogChannel[T]):
 
     async def aclose(self) -> None:
         """Close: every waiting long poll answers at once, with a ``closed`` batch."""
-        self._closed = True
+        self._close()
         for waiter in self._waiters.release_all(Release.CLOSED):
             waiter.wake()
 

@@ -42,9 +42,20 @@ from ._defaults import (
 )
 from ._exceptions import ChannelClosed
 
-__all__ = ["CursorSubscriber", "LogChannel", "LogSubscriber", "PollChannel", "PollSubscriber"]
+__all__ = [
+    "CursorSubscriber",
+    "Fit",
+    "LogChannel",
+    "LogSubscriber",
+    "PollChannel",
+    "PollSubscriber",
+]
 
 T = TypeVar("T")
+
+#: How many of a batch's messages a reader can take (a transport's frame size): given the
+#: messages read, the count to keep. It may raise to refuse the batch; nothing is counted then.
+Fit = Callable[[tuple[Message[Any], ...]], int]
 
 _DEFAULT_RETENTION = Retention()
 
@@ -62,6 +73,7 @@ class LogChannel(AsyncCloseable, Generic[T]):
         self._log: RetentionLog[T] = RetentionLog(_check_retention(retention))
         self._sizer = check_sizer(sizer)
         self._closed = False
+        self._closing: anyio.Event | None = None  # set by aclose, for sleeping readers
         self._budget = COOPERATIVE_BUDGET
         self._subscribers = 0
         # Long polls waiting (always empty for plain polls).
@@ -112,7 +124,11 @@ class LogChannel(AsyncCloseable, Generic[T]):
         """A message was appended while long polls wait (LongPollChannel wakes them)."""
 
     async def _poll_at_once(
-        self, cursor: int | Start, max_messages: int | None, max_bytes: int | None
+        self,
+        cursor: int | Start,
+        max_messages: int | None,
+        max_bytes: int | None,
+        fit: Fit | None = None,
     ) -> Batch[T]:
         """A plain poll (PollChannel.poll; also how a server answers a POLL on any log channel)."""
         start = self._resolve(cursor)
@@ -122,7 +138,7 @@ class LogChannel(AsyncCloseable, Generic[T]):
         if not self._budget:
             self._budget = COOPERATIVE_BUDGET
             await checkpoint()
-        return self._answer(self._read(start, max_messages, max_bytes), None)
+        return self._answer(self._read(start, max_messages, max_bytes, fit), None)
 
     def _resolve(self, cursor: int | Start) -> int | Start:
         """Check ``cursor`` now; EARLIEST stays symbolic until the read, LATEST is fixed now."""
@@ -140,15 +156,38 @@ class LogChannel(AsyncCloseable, Generic[T]):
         return Batch(read.messages, read.cursor, read.missed, closed, reason)
 
     def _read(
-        self, cursor: int | Start, max_messages: int | None, max_bytes: int | None
+        self,
+        cursor: int | Start,
+        max_messages: int | None,
+        max_bytes: int | None,
+        fit: Fit | None = None,
     ) -> Read[T]:
         log = self._log
         log.evict_expired(time.time())
-        return log.read(log.resolve(cursor), max_messages, max_bytes)
+        read = log.read(log.resolve(cursor), max_messages, max_bytes)
+        if fit is not None and read.messages:
+            keep = fit(read.messages)
+            if keep < len(read.messages):
+                read = Read(read.messages[:keep], read.messages[keep].offset, read.missed)
+        return read
+
+    async def _sleep_unless_closed(self, seconds: float) -> None:
+        """Sleep ``seconds``, or less if the channel closes meanwhile (a poll reader's pause)."""
+        if self._closed:
+            return
+        if self._closing is None:
+            self._closing = anyio.Event()
+        with anyio.move_on_after(seconds):
+            await self._closing.wait()
 
     async def aclose(self) -> None:
         """Close: publishing fails from now on; readers get what is retained, then the end."""
+        self._close()
+
+    def _close(self) -> None:
         self._closed = True
+        if self._closing is not None:
+            self._closing.set()
 
     def statistics(self) -> ChannelStatistics:
         log = self._log
@@ -384,4 +423,4 @@ class PollSubscriber(LogSubscriber[T]):
         )
 
     async def _idle(self) -> None:
-        await anyio.sleep(self.poll_interval)
+        await self._channel._sleep_unless_closed(self.poll_interval)

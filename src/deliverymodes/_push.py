@@ -146,7 +146,7 @@ class PushChannel(AsyncCloseable, Generic[T]):
         if subscriber in self._members:
             self._members.discard(subscriber)
             self._retired[0] += subscriber._ledger.delivered
-            self._retired[1] += subscriber._ledger.dropped
+            self._retired[1] += subscriber._dropped()
 
     def _unblocked(self) -> None:
         if self._closed:
@@ -176,7 +176,7 @@ class PushChannel(AsyncCloseable, Generic[T]):
         return ChannelStatistics(
             published=self._next_offset,
             delivered=self._retired[0] + sum(ledger.delivered for ledger in ledgers),
-            dropped=self._retired[1] + sum(ledger.dropped for ledger in ledgers),
+            dropped=self._retired[1] + sum(member._dropped() for member in self._members),
             subscribers=len(self._subscribers),
             buffered=sum(ledger.buffered for ledger in ledgers),
         )
@@ -191,6 +191,10 @@ class PushSubscriber(SubscriberIteration[T]):
         self._ledger = PushLedger(buffer_size, overflow)
         self._waiting: anyio.Event | None = None  # set when a message arrives or the stream ends
         self._unsubscribed = False
+        # Cut off (DISCONNECT): every message published from ``_cut_at`` until the subscriber is
+        # closed (then ``_closed_at``) is dropped for it too, so that its counts add up.
+        self._cut_at: int | None = None
+        self._closed_at: int | None = None
         self._budget = COOPERATIVE_BUDGET
 
     @property
@@ -208,6 +212,7 @@ class PushSubscriber(SubscriberIteration[T]):
             self._receive.receive_nowait()
             self._send.send_nowait(message)
         elif action is Action.DISCONNECT:
+            self._cut_at = self._channel._next_offset
             self._channel._detach(self)
             self._end()
         elif action is Action.WAIT:  # pragma: no cover - publish waits while a BLOCK buffer is full
@@ -281,9 +286,24 @@ class PushSubscriber(SubscriberIteration[T]):
             except ChannelClosed:
                 raise StopAsyncIteration from None
 
+    def _dropped(self) -> int:
+        dropped = self._ledger.dropped
+        if self._cut_at is not None:
+            end = self._channel._next_offset if self._closed_at is None else self._closed_at
+            dropped += end - self._cut_at
+        return dropped
+
+    def _refuse_last(self) -> None:
+        """The message ``receive`` just returned could not be handed on (too large for the
+        transport): count it as dropped, not delivered."""
+        self._ledger.delivered -= 1
+        self._ledger.dropped += 1
+
     async def aclose(self) -> None:
         """Unsubscribe; messages still buffered are discarded (not counted as dropped)."""
         self._unsubscribed = True
+        if self._closed_at is None:
+            self._closed_at = self._channel._next_offset
         self._channel._retire(self)
         self._ledger.buffered = 0
         self._send.close()
@@ -300,5 +320,5 @@ class PushSubscriber(SubscriberIteration[T]):
     def statistics(self) -> SubscriberStatistics:
         ledger = self._ledger
         return SubscriberStatistics(
-            delivered=ledger.delivered, dropped=ledger.dropped, lag=ledger.buffered
+            delivered=ledger.delivered, dropped=self._dropped(), lag=ledger.buffered
         )

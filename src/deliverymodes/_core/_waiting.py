@@ -45,7 +45,8 @@ _Entry = tuple[int, int, Any]  # (mark, tie-breaker, wait)
 class ReleaseQueue(Generic[W]):
     """The long polls waiting on one log, ordered by when new messages will release them."""
 
-    def __init__(self) -> None:
+    def __init__(self, stale_slack: int = _STALE_SLACK) -> None:
+        self._stale_slack = stale_slack
         self._by_head: list[_Entry] = []
         self._by_bytes: list[_Entry] = []
         self.waiting = 0  # how many polls are waiting (an attribute: it is read on every append)
@@ -69,7 +70,17 @@ class ReleaseQueue(Generic[W]):
             return
         wait.active = False
         self.waiting -= 1
-        if len(self._by_head) + len(self._by_bytes) > 2 * self.waiting + _STALE_SLACK:
+        self._drop_stale()
+
+    @property
+    def entries(self) -> int:
+        """Heap entries held, stale ones included: at most ``2 * waiting + stale_slack``."""
+        return len(self._by_head) + len(self._by_bytes)
+
+    def _drop_stale(self) -> None:
+        """Rebuild the heaps without the entries of polls no longer waiting, once those are
+        more than the live ones (a released poll may still sit in its other heap)."""
+        if len(self._by_head) + len(self._by_bytes) > 2 * self.waiting + self._stale_slack:
             self._by_head = [entry for entry in self._by_head if entry[2].active]
             self._by_bytes = [entry for entry in self._by_bytes if entry[2].active]
             heapq.heapify(self._by_head)
@@ -91,6 +102,8 @@ class ReleaseQueue(Generic[W]):
                 wait = heapq.heappop(by_bytes)[2]
                 if wait.active and not self._release(wait, log, ready):
                     self._push_bytes(wait, log)
+        if ready:
+            self._drop_stale()
         return ready
 
     def release_all(self, reason: Release) -> list[W]:

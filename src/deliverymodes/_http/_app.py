@@ -415,7 +415,7 @@ class HttpApp:
         }
         try:
             if wait is None:
-                batch = await channel._poll_at_once(start, **caps)
+                batch = await channel._poll_at_once(start, caps["max_messages"], caps["max_bytes"])
             elif isinstance(channel, LongPollChannel):
                 batching = channel._batching(
                     max_wait=min(wait, self.max_wait),
@@ -514,7 +514,7 @@ class HttpApp:
             if batching is not None and isinstance(channel, LongPollChannel):
                 batch = await channel._long_poll(cursor, batching)
             else:
-                batch = await channel._poll_at_once(cursor, **caps)
+                batch = await channel._poll_at_once(cursor, caps["max_messages"], caps["max_bytes"])
             if batch.messages or batch.missed:
                 yield self._fragments.events(batch)
                 quiet_since = time.monotonic()

@@ -55,6 +55,7 @@ from .._wire import (
     EARLIEST_CURSOR,
     LATEST_CURSOR,
     NO_LIMIT,
+    Cancel,
     ClientProtocol,
     Close,
     Codec,
@@ -139,9 +140,10 @@ def _wire_setting(name: str, value: object, *, minimum: int) -> int:
 
 
 class _Pending:
-    __slots__ = ("done", "error", "reply")
+    __slots__ = ("done", "error", "number", "reply")
 
-    def __init__(self) -> None:
+    def __init__(self, number: int) -> None:
+        self.number = number
         self.done = anyio.Event()
         self.reply: Event | None = None
         self.error: BaseException | None = None
@@ -203,11 +205,23 @@ class Remote(AsyncCloseable):
             keepalive_frame=_KEEPALIVE,
         )
         self._writer.write(self._protocol.hello())
-        self._task_group = anyio.create_task_group()
-        await self._task_group.__aenter__()
-        self._task_group.start_soon(self._write)
-        self._task_group.start_soon(self._read)
-        await self._welcomed.wait()
+        self._task_group = task_group = anyio.create_task_group()
+        await task_group.__aenter__()
+        try:
+            task_group.start_soon(self._write)
+            task_group.start_soon(self._read)
+            await self._welcomed.wait()
+        except BaseException as error:
+            # Cancelled before the server's welcome: leave the task group here, in the scope
+            # it was entered in, as ``async with`` would, before the cancellation goes on.
+            self._closed = True
+            try:
+                task_group.cancel_scope.cancel()
+                await task_group.__aexit__(type(error), error, error.__traceback__)
+            finally:
+                with anyio.CancelScope(shield=True):
+                    await stream.aclose()
+            raise
         if self._failure is not None:
             await self.aclose()
             raise self._failure
@@ -332,7 +346,7 @@ class Remote(AsyncCloseable):
         """Send a request now; returns what its reply will resolve."""
         writer = self._check_usable()
         number = self._number()
-        pending = self._pending[number] = _Pending()
+        pending = self._pending[number] = _Pending(number)
         writer.write(self._protocol.send(make(number)))
         return pending
 
@@ -340,8 +354,11 @@ class Remote(AsyncCloseable):
         try:
             await pending.done.wait()
         finally:
-            if not pending.done.is_set():  # cancelled: a late reply will be dropped
-                self._pending = {n: p for n, p in self._pending.items() if p is not pending}
+            if not pending.done.is_set() and self._pending.pop(pending.number, None) is not None:
+                # Given up (cancelled): the server withdraws the request if it still can (a
+                # waiting long poll, a publish waiting for room); a late answer is dropped.
+                with contextlib.suppress(DeliveryError):
+                    self._send(Cancel(pending.number))
         if pending.error is not None:
             raise pending.error
         assert pending.reply is not None
@@ -522,6 +539,11 @@ class RemotePushSubscriber(SubscriberIteration[T]):
     def _end(self, reason: EndReason) -> None:
         if reason is EndReason.SLOW_CONSUMER:
             self._ended = SlowConsumer("disconnected by the server: its buffer overflowed")
+        elif reason is EndReason.MESSAGE_TOO_LARGE:
+            self._ended = RemoteError(
+                ErrorCode.MESSAGE_TOO_LARGE,
+                "the next message is larger than this connection's max_frame_size allows",
+            )
         elif reason is EndReason.CHANNEL_CLOSED:
             self._ended = ChannelClosed("the channel is closed")
         else:

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import ssl
-from collections.abc import Mapping
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import anyio
 import attrs
 from anyio.abc import ByteStream, Listener, SocketAttribute, TaskStatus
+from anyio.lowlevel import checkpoint
 from anyio.streams.tls import TLSListener
 
 from .._core import (
     EARLIEST,
     LATEST,
+    Batching,
     Message,
     Overflow,
     Start,
@@ -22,6 +26,7 @@ from .._core import (
     seconds_validator,
 )
 from .._defaults import (
+    COOPERATIVE_BUDGET,
     DEFAULT_KEEPALIVE_INTERVAL,
     DEFAULT_MAX_BATCH_BYTES,
     DEFAULT_MAX_BATCH_MESSAGES,
@@ -39,7 +44,9 @@ from .._wire import (
     DEFAULT,
     EARLIEST_CURSOR,
     LATEST_CURSOR,
+    MIN_FRAME_SIZE,
     NO_LIMIT,
+    Cancel,
     Close,
     Codec,
     Credit,
@@ -74,9 +81,15 @@ _OVERFLOWS = {
     4: Overflow.DISCONNECT,
 }
 _RELEASES = {None: 0, "min_messages": 1, "min_bytes": 2, "max_wait": 3, "closed": 4}
+_log = logging.getLogger("deliverymodes.server")
 # Room left in a frame for everything but payloads: a message's payload may be at most
 # ``max_frame_size - FRAME_OVERHEAD`` bytes, so that it fits a PUSH or BATCH frame alone.
 FRAME_OVERHEAD = 64
+# Bytes of a frame's length field's count before its messages: the kind byte, the frame's own
+# fields and the message count; and bytes of each message's header.
+_BATCH_HEAD = 1 + 22 + 4
+_PUSH_HEAD = 1 + 4 + 4
+_ENTRY = 24
 _KEEPALIVE = encode(Keepalive())
 _BATCHING_FIELDS = ("min_messages", "min_bytes", "max_wait", "max_messages", "max_bytes")
 
@@ -85,7 +98,9 @@ _BATCHING_FIELDS = ("min_messages", "min_bytes", "max_wait", "max_messages", "ma
 class ServerLimits:
     """Bounds a server applies to each connection. Every one has a named default."""
 
-    max_frame_size: int = attrs.field(default=DEFAULT_MAX_FRAME_SIZE, validator=count_validator())
+    max_frame_size: int = attrs.field(
+        default=DEFAULT_MAX_FRAME_SIZE, validator=count_validator(MIN_FRAME_SIZE)
+    )
     max_subscriptions: int = attrs.field(
         default=DEFAULT_MAX_SUBSCRIPTIONS, validator=count_validator()
     )
@@ -113,16 +128,6 @@ class _PayloadCache:
         self._entries: dict[int, tuple[Message[Any], bytes]] = {}
         self.connections = 0
 
-    def wire_messages(
-        self, messages: tuple[Message[Any], ...]
-    ) -> list[tuple[int, float, int, bytes]]:
-        """``(offset, published_at, size, encoded payload)`` for each of ``messages``."""
-        if self.connections < 2:
-            encode = self._codec.encode
-            return [(m.offset, m.published_at, m.size, encode(m.payload)) for m in messages]
-        encoded = self.encoded
-        return [(m.offset, m.published_at, m.size, encoded(m)) for m in messages]
-
     def encoded(self, message: Message[Any]) -> bytes:
         if self.connections < 2:
             return self._codec.encode(message.payload)
@@ -144,6 +149,49 @@ class _RequestError(Exception):
         self.code = code
 
 
+class _TooLarge(_RequestError):
+    def __init__(self, offset: int, needed: int, limit: int) -> None:
+        super().__init__(
+            ErrorCode.MESSAGE_TOO_LARGE,
+            f"the message at offset {offset} needs a frame of {needed} bytes, over the {limit} "
+            f"this connection accepts; ask from offset {offset + 1} to skip it",
+        )
+
+
+class _Fitter:
+    """Encodes the messages of a batch and keeps as many as fit in one frame the client accepts
+    (a channel calls it before it counts the batch); ``wire`` holds the encoded ones."""
+
+    __slots__ = ("_budget", "_encoded", "_limit", "wire")
+
+    def __init__(self, encoded: Callable[[Message[Any]], bytes], limit: int) -> None:
+        self._encoded = encoded
+        self._limit = limit
+        self._budget = limit - _BATCH_HEAD
+        self.wire: list[tuple[int, float, int, bytes]] = []
+
+    def __call__(self, messages: tuple[Message[Any], ...]) -> int:
+        encoded, budget = self._encoded, self._budget
+        wire: list[tuple[int, float, int, bytes]] = []
+        total = 0
+        for message in messages:
+            try:
+                data = encoded(message)
+            except Exception as error:
+                raise _RequestError(
+                    ErrorCode.INTERNAL,
+                    f"the server cannot encode the message at offset {message.offset}: {error}",
+                ) from None
+            total += _ENTRY + len(data)
+            if total > budget:
+                if not wire:
+                    raise _TooLarge(message.offset, _BATCH_HEAD + total, self._limit)
+                break
+            wire.append((message.offset, message.published_at, message.size, data))
+        self.wire = wire
+        return len(wire)
+
+
 def _cursor(value: int) -> int | Start:
     if value == EARLIEST_CURSOR:
         return EARLIEST
@@ -162,6 +210,21 @@ def _setting(name: str, value: int, default: object) -> Any:
     if value < 0:
         raise _RequestError(ErrorCode.BAD_ARGUMENT, f"{name} must be >= 0, -1 or -2, got {value}")
     return value
+
+
+def _quoted(name: str) -> str:
+    return repr(name if len(name) <= 100 else name[:100] + "...")
+
+
+class _WaitingPoll:
+    """A long poll a connection holds: cancelling ``scope`` withdraws it, or with ``answer``
+    set, has it answered at once with what there is."""
+
+    __slots__ = ("answer", "scope")
+
+    def __init__(self) -> None:
+        self.scope = anyio.CancelScope()
+        self.answer = False
 
 
 class _Connection:
@@ -188,24 +251,38 @@ class _Connection:
             keepalive_frame=_KEEPALIVE,
         )
         self._subscriptions: dict[int, _Subscription] = {}
-        self._waiting_polls = 0
-        self._replies: list[bytes] = []  # answers made while handling one read
+        self._waiting: dict[int, _WaitingPoll] = {}
+        self._replies: list[bytes] = []  # answers made by the reader, written together
+        self._replies_size = 0
+        # Events read ahead while a publish waits for room, and a protocol error met doing so.
+        self._ahead: deque[Event] = deque()
+        self._ahead_bytes = 0
+        self._ahead_error: ProtocolError | None = None
+        self._reading = anyio.CancelScope()
+        self._close_received = False  # the client said CLOSE: answer what it asked, then end
+        self._gone = False  # the client's end of the stream came while a publish waited
+        self._budget = COOPERATIVE_BUDGET
 
     async def run(self) -> None:
         self._cache.connections += 1
         try:
             await self._run()
+        except Exception:  # a fault must end this connection alone, never the whole server
+            _log.exception("a connection failed")
         finally:
             self._cache.connections -= 1
 
     async def _run(self) -> None:
-        # ConnectionLost is caught in every task that writes: a broken stream ends the connection
-        # quietly (the writer's task cancels the rest), never as an error out of the task group.
         try:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._write_then_stop, tg.cancel_scope)
-                with contextlib.suppress(ConnectionLost):
-                    await self._read(tg)
+                async with anyio.create_task_group() as work:  # long polls, subscriptions
+                    with self._reading, contextlib.suppress(ConnectionLost):
+                        await self._read(work)
+                    if self._close_received:
+                        self._wind_down()
+                    else:
+                        work.cancel_scope.cancel()
                 self._writer.finish()
         finally:
             with anyio.CancelScope(shield=True):
@@ -229,42 +306,100 @@ class _Connection:
     def _reply(self, frame: bytes) -> None:
         """Keep ``frame``, an answer made by the reader task, for its next direct write."""
         self._replies.append(frame)
+        self._replies_size += len(frame)
 
     async def _flush_replies(self) -> None:
         if self._replies:
-            replies, self._replies = b"".join(self._replies), []
+            replies, self._replies, self._replies_size = b"".join(self._replies), [], 0
             await self._writer.write_directly(replies)
 
-    async def _read(self, tg: anyio.abc.TaskGroup) -> None:
+    def _fail(self, code: ErrorCode, text: str) -> None:
+        """End the connection for a fault: tell the client why, stop reading, write what is
+        queued, and close (from any task)."""
+        with contextlib.suppress(ConnectionLost):
+            self._send(Error(0, code, text))
+        self._reading.cancel()
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def _next_event(self) -> Event | None:
+        if self._ahead:
+            event = self._ahead.popleft()
+            if not self._ahead:
+                self._ahead_bytes = 0
+            return event
+        if self._ahead_error is not None:
+            raise self._ahead_error
+        return self._protocol.next_event()
+
+    async def _read(self, work: anyio.abc.TaskGroup) -> None:
+        while True:
+            try:
+                event = self._next_event()
+                if event is None:
+                    await self._flush_replies()  # the answers to one read, in one write
+                    try:
+                        data = await self._stream.receive()
+                    except (anyio.EndOfStream, anyio.BrokenResourceError, OSError):
+                        return
+                    except anyio.ClosedResourceError:
+                        return
+                    self._protocol.receive_data(data)
+                    continue
+                if isinstance(event, Close):
+                    await self._flush_replies()
+                    self._close_received = True
+                    return
+                if self._writer.full or self._replies_size >= self._limits.write_buffer_size:
+                    await self._flush_replies()
+                    await self._writer.wait_for_room()  # a client that does not read is not read
+                await self._handle(event, work)
+            except ProtocolError as error:
+                await self._flush_replies()
+                self._send(Error(0, error.code, str(error)))
+                return
+            if self._gone:
+                return
+            self._budget -= 1
+            if not self._budget:
+                self._budget = COOPERATIVE_BUDGET
+                await checkpoint()
+
+    async def _read_ahead(self, request: int) -> None:
+        """Go on reading while a publish waits, so that the client's end of stream and a CANCEL
+        of ``request`` are seen. Returns when either comes; events read meanwhile are kept in
+        order for later. Stops reading after ``max_frame_size`` bytes, or at CLOSE."""
         protocol = self._protocol
         while True:
             try:
+                while (event := protocol.next_event()) is not None:
+                    if isinstance(event, Cancel) and event.request == request:
+                        return
+                    self._ahead.append(event)
+                    if isinstance(event, Close):
+                        # The client is done: its subscriptions end now, so that they cannot
+                        # hold its own publish back; the publish is still answered.
+                        self._end_subscriptions()
+                        await anyio.sleep_forever()
+            except ProtocolError as error:
+                self._ahead_error = error
+                await anyio.sleep_forever()
+            if self._ahead_bytes >= self._limits.max_frame_size:
+                await anyio.sleep_forever()  # enough read ahead: wait for the publish
+            try:
                 data = await self._stream.receive()
-            except (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError):
+            except (
+                anyio.EndOfStream,
+                anyio.BrokenResourceError,
+                anyio.ClosedResourceError,
+                OSError,
+            ):
+                self._gone = True
                 return
-            except OSError:
-                return
+            self._ahead_bytes += len(data)
             protocol.receive_data(data)
-            while True:
-                try:
-                    event = protocol.next_event()
-                except ProtocolError as error:
-                    await self._flush_replies()
-                    self._send(Error(0, error.code, str(error)))
-                    return
-                if event is None:
-                    break
-                if isinstance(event, Close):
-                    return
-                if isinstance(event, Publish) or self._writer.queued:
-                    await self._flush_replies()  # before anything that may wait
-                    await (
-                        self._writer.wait_for_room()
-                    )  # a client that does not read stops being read
-                await self._handle(event, tg)
-            await self._flush_replies()  # the answers to this read, in one write
 
-    async def _handle(self, event: Event, tg: anyio.abc.TaskGroup) -> None:
+    async def _handle(self, event: Event, work: anyio.abc.TaskGroup) -> None:
         request = getattr(event, "request", 0)
         try:
             if isinstance(event, Hello):
@@ -274,28 +409,43 @@ class _Connection:
             elif isinstance(event, Poll):
                 await self._poll(event)
             elif isinstance(event, LongPoll):
-                self._start_long_poll(event, tg)
+                self._start_long_poll(event, work)
             elif isinstance(event, Subscribe):
-                self._subscribe(event, tg)
+                self._subscribe(event, work)
             elif isinstance(event, Credit):
                 self._credit(event)
             elif isinstance(event, Unsubscribe):
                 self._unsubscribe(event.subscription)
+            elif isinstance(event, Cancel):
+                self._cancel(event.request)
             # KEEPALIVE needs no answer.
         except _RequestError as error:
             self._reply(self._protocol.send(Error(request, error.code, str(error))))
+        except (ProtocolError, ConnectionLost):
+            raise
+        except Exception as error:  # a payload the codec cannot encode, a channel that failed
+            _log.exception("a request failed")
+            raise ProtocolError(ErrorCode.INTERNAL, f"the server failed: {error!r}") from None
 
     def _channel(self, name: str) -> object:
         try:
             return self._channels[name]
         except KeyError:
-            raise _RequestError(ErrorCode.UNKNOWN_CHANNEL, f"no channel named {name!r}") from None
+            message = f"no channel named {_quoted(name)}"
+            raise _RequestError(ErrorCode.UNKNOWN_CHANNEL, message) from None
+
+    def _fitter(self) -> _Fitter:
+        return _Fitter(self._cache.encoded, self._protocol.peer_max_frame_size)
+
+    # -- publishing ------------------------------------------------------------------------------
 
     async def _publish(self, event: Publish) -> None:
         channel = self._channel(event.channel)
         publish = getattr(channel, "publish", None)
         if publish is None:
-            raise _RequestError(ErrorCode.UNSUPPORTED, f"{event.channel!r} takes no publishes")
+            raise _RequestError(
+                ErrorCode.UNSUPPORTED, f"{_quoted(event.channel)} takes no publishes"
+            )
         limit = self._limits.max_frame_size - FRAME_OVERHEAD
         if len(event.data) > limit:
             raise _RequestError(
@@ -303,10 +453,14 @@ class _Connection:
             )
         try:
             payload = self._codec.decode(event.data)
-        except ValueError as error:
+        except Exception as error:  # codecs refuse with ValueError; any failure is a refusal
             raise _RequestError(ErrorCode.BAD_PAYLOAD, f"cannot decode payload: {error}") from None
         try:
-            message = await publish(payload)
+            message = _publish_at_once(channel, payload)
+            if message is None:
+                message = await self._publish_waiting(publish, payload, event.request)
+                if message is None:
+                    return  # withdrawn: cancelled, or the client went away
         except ChannelClosed:
             raise _RequestError(ErrorCode.CHANNEL_CLOSED, "the channel is closed") from None
         except (TypeError, ValueError) as error:
@@ -314,38 +468,71 @@ class _Connection:
         published = Published(event.request, message.offset, message.size, message.published_at)
         self._reply(self._protocol.send(published))
 
+    async def _publish_waiting(
+        self, publish: Callable[[Any], Awaitable[Message[Any]]], payload: Any, request: int
+    ) -> Message[Any] | None:
+        """Publish, waiting for room, while reading on: the client's leaving or a CANCEL of
+        ``request`` withdraws the publish (it then reaches no one and takes no offset)."""
+        for event in self._ahead:
+            if isinstance(event, Cancel) and event.request == request:
+                self._ahead.remove(event)  # cancelled before it started: never publish it
+                return None
+        await self._flush_replies()  # earlier answers go out before the wait
+        published: list[Message[Any]] = []
+        failed: list[Exception] = []
+        async with anyio.create_task_group() as tg:
+
+            async def run() -> None:
+                try:
+                    published.append(await publish(payload))
+                except Exception as error:
+                    failed.append(error)
+                tg.cancel_scope.cancel()
+
+            tg.start_soon(run)
+            await self._read_ahead(request)
+            tg.cancel_scope.cancel()
+        if failed:
+            raise failed[0]
+        return published[0] if published else None
+
+    # -- polls -----------------------------------------------------------------------------------
+
     def _log_channel(self, name: str) -> LogChannel[Any]:
         channel = self._channel(name)
         if not isinstance(channel, LogChannel):
-            raise _RequestError(ErrorCode.UNSUPPORTED, f"{name!r} keeps no history to poll")
+            raise _RequestError(ErrorCode.UNSUPPORTED, f"{_quoted(name)} keeps no history to poll")
         return channel
 
     async def _poll(self, event: Poll) -> None:
         channel = self._log_channel(event.channel)
+        fitter = self._fitter()
         try:
             batch = await channel._poll_at_once(
                 _cursor(event.cursor),
                 _setting("max_messages", event.max_messages, DEFAULT_MAX_BATCH_MESSAGES),
                 _setting("max_bytes", event.max_bytes, DEFAULT_MAX_BATCH_BYTES),
+                fitter,
             )
         except (TypeError, ValueError) as error:
             raise _RequestError(ErrorCode.BAD_ARGUMENT, str(error)) from None
-        self._send_batch(event.request, batch)
+        self._reply(self._batch_frame(event.request, batch, fitter))
 
-    def _send_batch(self, request: int, batch: Any, *, reply: bool = True) -> None:
-        messages = self._cache.wire_messages(batch.messages)
+    def _batch_frame(self, request: int, batch: Any, fitter: _Fitter) -> bytes:
         reason = _RELEASES[None if batch.reason is None else batch.reason.value]
-        frame = encode_batch((request, batch.cursor, batch.missed, batch.closed, reason), messages)
-        if reply:
-            self._reply(frame)
-        else:
-            self._writer.write(frame)
+        head = (request, batch.cursor, batch.missed, batch.closed, reason)
+        return encode_batch(head, fitter.wire if batch.messages else [])
 
-    def _start_long_poll(self, event: LongPoll, tg: anyio.abc.TaskGroup) -> None:
+    def _start_long_poll(self, event: LongPoll, work: anyio.abc.TaskGroup) -> None:
         channel = self._channel(event.channel)
         if not isinstance(channel, LongPollChannel):
             raise _RequestError(
-                ErrorCode.UNSUPPORTED, f"{event.channel!r} is not a long-poll channel"
+                ErrorCode.UNSUPPORTED, f"{_quoted(event.channel)} is not a long-poll channel"
+            )
+        if event.request in self._waiting:
+            raise ProtocolError(
+                ErrorCode.PROTOCOL_VIOLATION,
+                f"request number {event.request} is in use by a long poll still waiting",
             )
         limit = self._limits.max_long_poll_wait
         asked = _setting("max_wait_ms", event.max_wait_ms, UNSET)
@@ -357,34 +544,70 @@ class _Connection:
             _setting("max_messages", event.max_messages, UNSET),
             _setting("max_bytes", event.max_bytes, UNSET),
         )
+        fitter = self._fitter()
         try:  # check everything now, so that a bad request is answered at once
             batching = channel._batching(**dict(zip(_BATCHING_FIELDS, settings, strict=True)))
             cursor = channel._resolve(_cursor(event.cursor))
-            ready = channel._poll_if_ready(cursor, batching)
+            ready = channel._poll_if_ready(cursor, batching, fitter)
         except (TypeError, ValueError) as error:
             raise _RequestError(ErrorCode.BAD_ARGUMENT, str(error)) from None
         if ready is not None:  # no need for a task: answer at once
-            self._send_batch(event.request, ready)
+            self._reply(self._batch_frame(event.request, ready, fitter))
             return
-        if self._waiting_polls >= self._limits.max_waiting_polls:
+        if len(self._waiting) >= self._limits.max_waiting_polls:
             raise _RequestError(
                 ErrorCode.TOO_MANY_REQUESTS,
-                f"{self._waiting_polls} long polls are already waiting on this connection",
+                f"{len(self._waiting)} long polls are already waiting on this connection",
             )
-        self._waiting_polls += 1
-        tg.start_soon(self._long_poll, channel, event.request, cursor, batching)
+        waiting = self._waiting[event.request] = _WaitingPoll()
+        work.start_soon(self._long_poll, channel, event.request, cursor, batching, waiting)
 
     async def _long_poll(
-        self, channel: LongPollChannel[Any], request: int, cursor: int | Start, batching: Any
+        self,
+        channel: LongPollChannel[Any],
+        request: int,
+        cursor: int | Start,
+        batching: Batching,
+        waiting: _WaitingPoll,
     ) -> None:
+        fitter = self._fitter()
         try:
-            batch = await channel._long_poll(cursor, batching)
+            batch = None
+            with waiting.scope:
+                batch = await channel._long_poll(cursor, batching, fitter)
+            if batch is None:  # cancelled: withdrawn, or to be answered now (CLOSE)
+                if not waiting.answer:
+                    return
+                now = attrs.evolve(batching, max_wait=0)
+                batch = channel._poll_if_ready(cursor, now, fitter)
+                assert batch is not None  # a zero wait always releases
+            frame = self._batch_frame(request, batch, fitter)
+        except _RequestError as error:  # too large for the client, or not encodable
+            frame = self._protocol.send(Error(request, error.code, str(error)))
+        except Exception as error:
+            _log.exception("a long poll failed")
+            self._fail(ErrorCode.INTERNAL, f"the server failed: {error!r}")
+            return
         finally:
-            self._waiting_polls -= 1
+            del self._waiting[request]
         with contextlib.suppress(ConnectionLost):
-            self._send_batch(request, batch, reply=False)
+            self._writer.write(frame)
 
-    def _subscribe(self, event: Subscribe, tg: anyio.abc.TaskGroup) -> None:
+    def _cancel(self, request: int) -> None:
+        waiting = self._waiting.get(request)
+        if waiting is not None:  # else answered already (or unknown): nothing to do
+            waiting.scope.cancel()
+
+    def _wind_down(self) -> None:
+        """After CLOSE: answer the waiting long polls now, end the subscriptions."""
+        for waiting in self._waiting.values():
+            waiting.answer = True
+            waiting.scope.cancel()
+        self._end_subscriptions()
+
+    # -- push subscriptions ----------------------------------------------------------------------
+
+    def _subscribe(self, event: Subscribe, work: anyio.abc.TaskGroup) -> None:
         channel = self._channel(event.channel)
         if event.subscription in self._subscriptions:
             raise _RequestError(
@@ -398,7 +621,9 @@ class _Connection:
         if event.window < 1:
             raise _RequestError(ErrorCode.BAD_ARGUMENT, "window must be >= 1")
         if not isinstance(channel, PushChannel):
-            raise _RequestError(ErrorCode.UNSUPPORTED, f"{event.channel!r} is not a push channel")
+            raise _RequestError(
+                ErrorCode.UNSUPPORTED, f"{_quoted(event.channel)} is not a push channel"
+            )
         if event.overflow and event.overflow not in _OVERFLOWS:
             raise _RequestError(ErrorCode.BAD_ARGUMENT, f"unknown overflow {event.overflow}")
         subscriber = channel.subscribe(
@@ -407,7 +632,7 @@ class _Connection:
         subscription = _Subscription(event.subscription, subscriber, event.window)
         self._subscriptions[event.subscription] = subscription
         self._reply(self._protocol.send(Subscribed(event.request, event.subscription)))
-        tg.start_soon(self._forward, subscription)
+        work.start_soon(self._forward, subscription)
 
     def _credit(self, event: Credit) -> None:
         subscription = self._subscriptions.get(event.subscription)
@@ -419,41 +644,98 @@ class _Connection:
         if subscription is not None:  # else it ended already: its END crossed this request
             subscription.scope.cancel()
 
+    def _end_subscriptions(self) -> None:
+        for subscription in self._subscriptions.values():
+            subscription.scope.cancel()
+
     async def _forward(self, subscription: _Subscription) -> None:
-        """Push the subscription's messages, coalesced, within the credit the client gave."""
+        """Push the subscription's messages, coalesced, within the credit the client gave.
+
+        Messages taken from the subscriber are always written: when the subscription ends
+        (channel closed, cut off) in the middle of a batch, the batch still goes, then END.
+        """
         subscriber = subscription.subscriber
-        limit = self._protocol.peer_max_frame_size - FRAME_OVERHEAD
-        encoded = self._cache.encoded
-        reason = EndReason.UNSUBSCRIBED
-        with subscription.scope:
-            try:
-                while True:
-                    await subscription.wait_for_credit()
-                    first = await subscriber.receive()
-                    data = encoded(first)
-                    batch = [(first.offset, first.published_at, first.size, data)]
-                    total = len(data)
-                    credit = subscription.credit
-                    while len(batch) < credit and total < limit:
-                        try:
-                            message = subscriber.receive_nowait()
-                        except anyio.WouldBlock:
+        reason: EndReason | None = EndReason.UNSUBSCRIBED
+        try:
+            with subscription.scope:
+                try:
+                    while True:
+                        await subscription.wait_for_credit()
+                        await self._writer.wait_for_room()
+                        ended = self._push(subscription, await subscriber.receive())
+                        if ended is not None:
+                            reason = ended
                             break
-                        data = encoded(message)
-                        batch.append((message.offset, message.published_at, message.size, data))
-                        total += len(data)
-                    subscription.credit -= len(batch)
-                    await self._writer.write_when_room(encode_push(subscription.number, batch))
-            except ChannelClosed:
-                reason = EndReason.CHANNEL_CLOSED
-            except SlowConsumer:
-                reason = EndReason.SLOW_CONSUMER
-            except ConnectionLost:
-                pass
+                except ChannelClosed:
+                    reason = EndReason.CHANNEL_CLOSED
+                except SlowConsumer:
+                    reason = EndReason.SLOW_CONSUMER
+                except ConnectionLost:
+                    pass
+        except Exception as error:  # a payload the codec cannot encode
+            _log.exception("a push subscription failed")
+            self._fail(ErrorCode.INTERNAL, f"the server failed: {error!r}")
+            reason = None
         del self._subscriptions[subscription.number]
         await subscriber.aclose()
-        with contextlib.suppress(ConnectionLost):  # the connection may be going away
-            self._send(End(subscription.number, reason))
+        if reason is not None:
+            with contextlib.suppress(ConnectionLost):  # the connection may be going away
+                self._send(End(subscription.number, reason))
+
+    def _push(self, subscription: _Subscription, first: Message[Any]) -> EndReason | None:
+        """Write ``first`` and what else is buffered, within the credit, in frames that fit the
+        client; returns why the subscription ends, if it does."""
+        subscriber = subscription.subscriber
+        encoded = self._cache.encoded
+        budget = self._protocol.peer_max_frame_size - _PUSH_HEAD
+        frames: list[bytes] = []
+        batch: list[tuple[int, float, int, bytes]] = []
+        total = sent = 0
+        ended: EndReason | None = None
+        message = first
+        while True:
+            data = encoded(message)
+            cost = _ENTRY + len(data)
+            if cost > budget:  # it can never be sent to this client
+                subscriber._refuse_last()
+                ended = EndReason.MESSAGE_TOO_LARGE
+                break
+            if total + cost > budget:
+                frames.append(encode_push(subscription.number, batch))
+                batch, total = [], 0
+            batch.append((message.offset, message.published_at, message.size, data))
+            total += cost
+            sent += 1
+            if sent >= subscription.credit:
+                break
+            try:
+                message = subscriber.receive_nowait()
+            except anyio.WouldBlock:
+                break
+            except ChannelClosed:
+                ended = EndReason.CHANNEL_CLOSED
+                break
+            except SlowConsumer:
+                ended = EndReason.SLOW_CONSUMER
+                break
+        if batch:
+            frames.append(encode_push(subscription.number, batch))
+        subscription.credit -= sent
+        if frames:
+            self._writer.write(b"".join(frames))
+        return ended
+
+
+def _publish_at_once(channel: object, payload: Any) -> Message[Any] | None:
+    """The message, if ``channel`` can publish ``payload`` without waiting; else None."""
+    publish_nowait = getattr(channel, "publish_nowait", None)
+    if publish_nowait is None:
+        return None
+    try:
+        message: Message[Any] = publish_nowait(payload)
+    except anyio.WouldBlock:
+        return None
+    return message
 
 
 class _Subscription:

@@ -44,6 +44,11 @@ class FrameWriter:
     def queued(self) -> int:
         return len(self._queue)
 
+    @property
+    def full(self) -> bool:
+        """True while the queue is at or over its high-water mark."""
+        return len(self._queue) >= self._high_water
+
     def write(self, frame: bytes) -> None:
         """Queue ``frame`` now (raises ConnectionLost once the stream is gone)."""
         if self._broken or self._finishing:

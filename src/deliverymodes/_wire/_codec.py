@@ -3,11 +3,74 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Protocol, TypeVar, runtime_checkable
+import math
+import re
+from typing import Any, NoReturn, Protocol, TypeVar, runtime_checkable
 
-__all__ = ["BytesCodec", "Codec", "JsonCodec"]
+__all__ = ["MAX_JSON_DEPTH", "BytesCodec", "Codec", "JsonCodec", "dump_json", "load_json"]
 
 T = TypeVar("T")
+
+#: The deepest nesting of arrays and objects JSON input may have (serde_json's default limit).
+#: Deeper input is refused before parsing: it would exhaust Python's recursion limit.
+MAX_JSON_DEPTH = 128
+
+# Strings (skipped whole, escapes included) and the brackets outside them.
+_JSON_TOKENS = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.DOTALL)
+_OPENING = frozenset(b"[{")
+
+
+def _too_deep(data: bytes) -> bool:
+    if data.count(b"[") + data.count(b"{") <= MAX_JSON_DEPTH:
+        return False  # the common case, at C speed
+    depth = 0
+    for token in _JSON_TOKENS.findall(data):
+        if token[0] in _OPENING:
+            depth += 1
+            if depth > MAX_JSON_DEPTH:
+                return True
+        elif token[0] != 0x22:  # a closing bracket, not a string
+            depth -= 1
+    return False
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text[:20]!r} is not a finite number")
+    return value
+
+
+def _no_constant(name: str) -> NoReturn:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def load_json(data: bytes | str) -> Any:
+    """Strict JSON: refuses NaN and infinities, and nesting deeper than ``MAX_JSON_DEPTH``.
+
+    Raises ``ValueError`` (and nothing else) for anything that is not such JSON.
+    """
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
+    if _too_deep(raw):
+        raise ValueError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+    # A number can only overflow to infinity with an exponent or hundreds of digits.
+    check_floats = b"e" in raw or b"E" in raw or len(raw) > 300
+    try:
+        return json.loads(
+            data, parse_constant=_no_constant, parse_float=_finite if check_floats else None
+        )
+    except RecursionError:  # pragma: no cover - the depth check comes first
+        raise ValueError("JSON nested too deeply") from None
+
+
+def dump_json(value: Any) -> str:
+    """Compact JSON text that strict JSON readers accept: ``ValueError`` for NaN or infinities."""
+    try:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except ValueError:
+        raise ValueError("JSON cannot carry a non-finite number (NaN or infinity)") from None
+    except RecursionError:
+        raise ValueError("the value is nested too deeply for JSON") from None
 
 
 @runtime_checkable
@@ -28,13 +91,18 @@ class Codec(Protocol[T]):
 
 
 class JsonCodec:
-    """Compact JSON in UTF-8: anything ``json`` can encode. The default codec."""
+    """Compact JSON in UTF-8, strict: the default codec.
+
+    Encodes anything ``json`` can; a non-finite number (NaN, infinity) raises ``ValueError``, as
+    strict JSON readers cannot read one. Decoding refuses non-finite numbers (``NaN``,
+    ``Infinity``, ``1e999``) and nesting deeper than ``MAX_JSON_DEPTH`` (128) with ``ValueError``.
+    """
 
     def encode(self, payload: Any) -> bytes:
-        return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        return dump_json(payload).encode("utf-8")
 
     def decode(self, data: bytes) -> Any:
-        return json.loads(data)  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        return load_json(data)  # JSONDecodeError and UnicodeDecodeError are ValueErrors
 
     def __repr__(self) -> str:
         return "JsonCodec()"

@@ -18,8 +18,11 @@ import attrs
 from .._exceptions import ProtocolError
 
 __all__ = [
+    "MAX_ERROR_TEXT",
+    "MIN_FRAME_SIZE",
     "PROTOCOL_VERSION",
     "Batch",
+    "Cancel",
     "Close",
     "Credit",
     "End",
@@ -46,7 +49,12 @@ __all__ = [
     "encode_push",
 ]
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
+
+#: The smallest maximum frame size an end may announce: room for any control frame and an error.
+MIN_FRAME_SIZE = 1024
+#: Error texts are cut to this many bytes of UTF-8, so an ERROR frame always fits.
+MAX_ERROR_TEXT = 512
 
 #: Sentinels for the signed 64-bit setting fields: "use the channel's setting", "no limit".
 DEFAULT = -1
@@ -75,6 +83,7 @@ class Kind(enum.IntEnum):
     ERROR = 0x30
     KEEPALIVE = 0x31
     CLOSE = 0x32
+    CANCEL = 0x33
 
 
 class ErrorCode(enum.IntEnum):
@@ -93,6 +102,7 @@ class ErrorCode(enum.IntEnum):
     UNKNOWN_SUBSCRIPTION = 16
     TOO_MANY_REQUESTS = 17  # too many long polls waiting on this connection
     INTERNAL = 18  # the server failed to answer; the request may be retried
+    MESSAGE_TOO_LARGE = 19  # the next message cannot fit in a frame the client accepts
 
 
 class EndReason(enum.IntEnum):
@@ -101,6 +111,7 @@ class EndReason(enum.IntEnum):
     CHANNEL_CLOSED = 1
     SLOW_CONSUMER = 2
     UNSUBSCRIBED = 3
+    MESSAGE_TOO_LARGE = 4  # the next message cannot fit in a frame the client accepts
 
 
 class WireMessage(NamedTuple):
@@ -264,13 +275,34 @@ class Batch:
     messages: tuple[WireMessage, ...]
 
 
+def _short_text(text: str) -> str:
+    data = text.encode("utf-8")
+    if len(data) <= MAX_ERROR_TEXT:
+        return text
+    return data[: MAX_ERROR_TEXT - 3].decode("utf-8", "ignore") + "..."
+
+
 @attrs.frozen
 class Error:
-    """Either way: request ``request`` failed (0: the connection itself, which then closes)."""
+    """Either way: request ``request`` failed (0: the connection itself, which then closes).
+
+    ``message`` is cut to ``MAX_ERROR_TEXT`` bytes of UTF-8.
+    """
 
     request: int
     code: ErrorCode
-    message: str
+    message: str = attrs.field(converter=_short_text)
+
+
+@attrs.frozen
+class Cancel:
+    """Client → server: the client gave up on request ``request``.
+
+    A long poll still waiting is withdrawn, and so is a publish still waiting for room: neither is
+    answered. A request already answered, or unknown, is ignored: its answer may still arrive.
+    """
+
+    request: int
 
 
 @attrs.frozen
@@ -300,6 +332,7 @@ Event = (
     | Error
     | Keepalive
     | Close
+    | Cancel
 )
 
 
@@ -379,6 +412,7 @@ _ENCODERS: dict[type, Callable[[Any], tuple[Kind, bytes]]] = {
     Welcome: lambda e: (Kind.WELCOME, _WELCOME.pack(e.version, e.max_frame_size)),
     Keepalive: lambda e: (Kind.KEEPALIVE, b""),
     Close: lambda e: (Kind.CLOSE, b""),
+    Cancel: lambda e: (Kind.CANCEL, _U32.pack(e.request)),
 }
 
 
@@ -536,6 +570,7 @@ _DECODERS: dict[Kind, Callable[[_Reader], Event]] = {
     Kind.WELCOME: lambda r: Welcome(*_ints(r, _WELCOME)),
     Kind.KEEPALIVE: lambda r: Keepalive(),
     Kind.CLOSE: lambda r: Close(),
+    Kind.CANCEL: lambda r: Cancel(r.number(_U32)),
 }
 
 

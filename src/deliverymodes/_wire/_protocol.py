@@ -11,8 +11,10 @@ import enum
 
 from .._exceptions import ProtocolError
 from ._frames import (
+    MIN_FRAME_SIZE,
     PROTOCOL_VERSION,
     Batch,
+    Cancel,
     Close,
     Credit,
     End,
@@ -36,7 +38,19 @@ from ._frames import (
 
 __all__ = ["ClientProtocol", "ServerProtocol", "State"]
 
-_FROM_CLIENT = (Hello, Publish, Subscribe, Credit, Unsubscribe, Poll, LongPoll, Keepalive, Close)
+_FROM_CLIENT = (
+    Hello,
+    Publish,
+    Subscribe,
+    Credit,
+    Unsubscribe,
+    Poll,
+    LongPoll,
+    Cancel,
+    Keepalive,
+    Close,
+)
+_REQUESTS = (Publish, Subscribe, Poll, LongPoll, Cancel)
 _FROM_SERVER = (Welcome, Published, Subscribed, Push, End, Batch, Error, Keepalive, Close)
 
 
@@ -53,6 +67,8 @@ class _Protocol:
     _sends: tuple[type, ...]
 
     def __init__(self, max_frame_size: int) -> None:
+        if max_frame_size < MIN_FRAME_SIZE:
+            raise ValueError(f"max_frame_size must be >= {MIN_FRAME_SIZE}, got {max_frame_size}")
         self._decoder = FrameDecoder(max_frame_size)
         self.state = State.HANDSHAKE
         self.peer_max_frame_size = max_frame_size
@@ -98,6 +114,15 @@ class _Protocol:
         return encode(event)
 
 
+def _peer_max_frame_size(size: int) -> int:
+    if size < MIN_FRAME_SIZE:
+        raise ProtocolError(
+            ErrorCode.PROTOCOL_VIOLATION,
+            f"max_frame_size {size} is below the minimum of {MIN_FRAME_SIZE}",
+        )
+    return size
+
+
 class ServerProtocol(_Protocol):
     """The serving end: expects HELLO first, then requests; sends WELCOME, answers and pushes."""
 
@@ -114,10 +139,15 @@ class ServerProtocol(_Protocol):
                     f"protocol version {event.version} is not supported (this server speaks "
                     f"{PROTOCOL_VERSION})",
                 )
-            self.peer_max_frame_size = event.max_frame_size
+            self.peer_max_frame_size = _peer_max_frame_size(event.max_frame_size)
             self.state = State.OPEN
         elif isinstance(event, Hello):
             raise ProtocolError(ErrorCode.PROTOCOL_VIOLATION, "HELLO sent twice")
+        elif isinstance(event, _REQUESTS) and event.request == 0:
+            kind = type(event).__name__.upper()
+            raise ProtocolError(
+                ErrorCode.PROTOCOL_VIOLATION, f"{kind} with request number 0, which is reserved"
+            )
         else:
             super()._received(event)
 
@@ -139,7 +169,7 @@ class ClientProtocol(_Protocol):
     def _received(self, event: Event) -> None:
         if self.state is State.HANDSHAKE:
             if isinstance(event, Welcome):
-                self.peer_max_frame_size = event.max_frame_size
+                self.peer_max_frame_size = _peer_max_frame_size(event.max_frame_size)
                 self.state = State.OPEN
                 return
             if not (isinstance(event, Error) and event.request == 0):
