@@ -58,8 +58,7 @@ async def push_run(slow_policy: Overflow) -> None:
     results: dict[str, str] = {}
 
     async def run_reader(name: str, subscriber: PushSubscriber[dict[str, float | str]]) -> None:
-        async with subscriber:
-            results[name] = await read(subscriber, slow=name == "slow")
+        results[name] = await read(subscriber, slow=name == "slow")
 
     start = time.perf_counter()
     async with anyio.create_task_group() as tg:
@@ -71,8 +70,15 @@ async def push_run(slow_policy: Overflow) -> None:
     elapsed = time.perf_counter() - start
     stats = channel.statistics()
     print(f"push, slow consumer {slow_policy.name:<11} {elapsed:5.2f} s, dropped {stats.dropped}")
-    print(f"    fast: {results['fast']}")
-    print(f"    slow: {results['slow']}")
+    for name, subscriber in (("fast", fast), ("slow", slow)):
+        # Every tick is accounted for: delivered or dropped (a cut-off subscriber drops
+        # everything published after it was cut off, until it is closed).
+        counts = subscriber.statistics()
+        print(
+            f"    {name}: {results[name]}; delivered {counts.delivered} + dropped "
+            f"{counts.dropped} = {counts.delivered + counts.dropped} of {stats.published}"
+        )
+        await subscriber.aclose()
 
 
 async def long_poll_run(min_messages: int, max_wait: float) -> None:

@@ -37,6 +37,7 @@ from .._defaults import (
 from .._exceptions import ChannelClosed, SlowConsumer
 from .._longpoll import UNSET, LongPollChannel
 from .._poll import LogChannel
+from .._wire import load_json
 from ._sse import format_comment, format_event
 
 __all__ = ["AccessDenied", "HttpApp"]
@@ -52,8 +53,10 @@ _SSE = [
     (b"cache-control", b"no-cache"),
     (b"x-accel-buffering", b"no"),  # tell nginx not to buffer the stream
 ]
-# WebSocket close codes: 1000 normal; 1008 policy (refused); 4xxx are ours.
-_WS_CLOSED, _WS_REFUSED, _WS_SLOW, _WS_UNKNOWN = 1000, 1008, 4000, 4404
+# WebSocket close codes: 1000 normal; 4000 a slow consumer cut off; a refusal is 4000 plus the
+# HTTP status the same request would get (4400, 4401, 4403, 4404).
+_WS_CLOSED, _WS_SLOW = 1000, 4000
+_WS_REASON_BYTES = 123  # the most a close frame's reason may hold
 
 
 class AccessDenied(Exception):
@@ -328,7 +331,10 @@ class HttpApp:
             name, channel, kind = self._route(scope)
             method = scope["method"]
             if kind == "ws":
-                raise _HttpError(400, "this path takes WebSocket connections")
+                if method == "GET":
+                    upgrade = [(b"upgrade", b"websocket")]
+                    raise _HttpError(426, "this path takes WebSocket connections", upgrade)
+                raise _HttpError(405, f"{method} not allowed", [(b"allow", b"GET")])
             if kind == "events":
                 if method != "GET":
                     raise _HttpError(405, f"{method} not allowed", [(b"allow", b"GET")])
@@ -369,9 +375,9 @@ class HttpApp:
         payload: object
         if content_type == "application/json" or content_type.endswith("+json"):
             try:
-                payload = json.loads(body)
-            except ValueError:
-                raise _HttpError(400, "body is not valid JSON") from None
+                payload = load_json(body)
+            except ValueError as error:
+                raise _HttpError(400, f"body is not valid JSON: {error}") from None
         elif content_type.startswith("text/"):
             try:
                 payload = body.decode("utf-8")
@@ -455,16 +461,17 @@ class HttpApp:
             "wait": _seconds(params, "wait"),
         }
         # The start is fixed (a LATEST cursor resolved, a push subscription made) before the
-        # stream opens, so that nothing published after the client saw "open" is missed.
+        # stream opens, so that nothing published after the client saw "ready" is missed.
         subscription: Any = None
-        opened: dict[str, object] = {}
+        ready: dict[str, object] = {}
         if isinstance(channel, LogChannel):
             try:
                 start = channel._resolve(LATEST if cursor is None else cursor)
             except ValueError as error:
                 raise _HttpError(400, str(error)) from None
-            if isinstance(start, int):
-                opened["cursor"] = start  # where this stream starts: a client resumes from it
+            if start is EARLIEST:
+                start = channel.earliest
+            ready["cursor"] = start  # where this stream starts: a client resumes from it
             caps = {key: settings.pop(key) for key in ("max_messages", "max_bytes")}
             batching = None
             if isinstance(channel, LongPollChannel):
@@ -486,7 +493,7 @@ class HttpApp:
 
         async def stream_all() -> None:
             await send({"type": "http.response.start", "status": 200, "headers": _SSE})
-            opening = format_event(_dumps(opened), event="open", retry=self.retry)
+            opening = format_event(_dumps(ready), event="ready", retry=self.retry)
             await send(_body(opening, more=True))
             async with aclosing(stream) as chunks:
                 async for chunk in chunks:
@@ -524,7 +531,7 @@ class HttpApp:
             cursor = batch.cursor
             if not batch.messages:
                 if batching is None:
-                    await anyio.sleep(self.poll_interval)
+                    await channel._sleep_unless_closed(self.poll_interval)
                 if time.monotonic() - quiet_since >= self.keepalive_interval:
                     yield format_comment("keepalive")
                     quiet_since = time.monotonic()
@@ -567,8 +574,11 @@ class HttpApp:
             if not hasattr(channel, "subscribe"):
                 raise _HttpError(400, "this channel cannot be subscribed to")
         except _HttpError as error:
-            code = _WS_UNKNOWN if error.status == 404 else _WS_REFUSED
-            await send({"type": "websocket.close", "code": code, "reason": error.message})
+            # Accepted first, so that the client sees the code and the reason (a close before
+            # accepting becomes an HTTP 403 at the handshake, whatever the cause).
+            await send({"type": "websocket.accept"})
+            reason = _ws_reason(error.message)
+            await send({"type": "websocket.close", "code": 4000 + error.status, "reason": reason})
             return
         async with channel.subscribe() as subscriber:
             await send({"type": "websocket.accept"})
@@ -603,10 +613,17 @@ class HttpApp:
                 continue
             try:
                 await self._check_access(scope, name, "publish")
-                await channel.publish(json.loads(text))  # type: ignore[attr-defined]
+                await channel.publish(load_json(text))  # type: ignore[attr-defined]
             except (_HttpError, ValueError, TypeError, ChannelClosed, AttributeError) as error:
                 reply = {"error": getattr(error, "message", None) or str(error) or "refused"}
                 await send({"type": "websocket.send", "text": _dumps(reply)})
+
+
+def _ws_reason(text: str) -> str:
+    data = text.encode("utf-8")
+    if len(data) <= _WS_REASON_BYTES:
+        return text
+    return data[: _WS_REASON_BYTES - 3].decode("utf-8", "ignore") + "..."
 
 
 def _or_unset(value: int | None) -> object:

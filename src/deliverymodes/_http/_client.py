@@ -7,9 +7,9 @@ cursor, and resume from it when a connection drops.
 from __future__ import annotations
 
 import base64
-import json
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
+from functools import partial
 from typing import Any, Generic, TypeVar, cast
 
 import anyio
@@ -31,16 +31,16 @@ from .._core import (
     make_message,
 )
 from .._defaults import COOPERATIVE_BUDGET, DEFAULT_POLL_INTERVAL, DEFAULT_SSE_RETRY
-from .._exceptions import ChannelClosed, ConnectionLost, RemoteError
+from .._exceptions import ChannelClosed, ConnectionLost, ProtocolError, RemoteError
 from .._poll import CursorSubscriber
-from .._wire import ErrorCode
+from .._wire import ErrorCode, dump_json, load_json
 from ._sse import ServerSentEvent, SseParser
 
 __all__ = ["HttpChannel", "HttpEventSubscriber", "HttpPollSubscriber", "HttpRemote"]
 
 T = TypeVar("T")
 
-_OPENED = object()  # the event stream's "open" event: the server is streaming from here
+_OPENED = object()  # the event stream's "ready" event: the server is streaming from here
 _NOTHING = object()  # an event that carries nothing for the reader (a gap report, say)
 
 #: Longest an HTTP subscriber waits between attempts to reach a server that went away.
@@ -57,22 +57,60 @@ def _cursor_parameter(cursor: int | Start) -> str:
     return str(cursor)
 
 
-def _message(data: dict[str, Any]) -> Message[Any]:
-    payload = data["payload"]
-    if data.get("encoding") == "base64":
-        payload = base64.b64decode(payload)
-    return make_message(data["offset"], payload, data["size"], data["published_at"])
+def _field(data: object, name: str, kind: type | tuple[type, ...]) -> Any:
+    """``data[name]``, checked to be a ``kind``; ValueError for anything else."""
+    if not isinstance(data, dict) or name not in data:
+        raise ValueError(f"no {name!r} field")
+    value = data[name]
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+        raise ValueError(f"{name!r} is {type(value).__name__}")
+    if isinstance(value, int) and not isinstance(value, bool) and value < 0:
+        raise ValueError(f"{name!r} is negative")
+    return value
 
 
-def _batch(data: dict[str, Any]) -> Batch[Any]:
-    reason = data.get("reason")
+def _message(data: object) -> Message[Any]:
+    payload = _field(data, "payload", object)
+    if isinstance(data, dict) and data.get("encoding") == "base64":
+        payload = base64.b64decode(_field(data, "payload", str), validate=True)
+    return make_message(
+        _field(data, "offset", int),
+        payload,
+        _field(data, "size", int),
+        float(_field(data, "published_at", (int, float))),
+    )
+
+
+def _batch(data: object) -> Batch[Any]:
+    reason = data.get("reason") if isinstance(data, dict) else None
+    messages = _field(data, "messages", list)
     return Batch(
-        tuple(_message(m) for m in data["messages"]),
-        data["cursor"],
-        data["missed"],
-        data["closed"],
+        tuple(_message(m) for m in messages),
+        _field(data, "cursor", int),
+        _field(data, "missed", int),
+        _field(data, "closed", bool),
         None if reason is None else Release(reason),
     )
+
+
+def _checked(what: str, read: Callable[[], T]) -> T:
+    """``read()``; if the server sent garbage, ProtocolError (never a bare KeyError)."""
+    try:
+        return read()
+    except (ValueError, TypeError) as error:  # binascii.Error is a ValueError
+        message = f"the server sent {what} that cannot be read: {error}"
+        raise ProtocolError(ErrorCode.MALFORMED_FRAME, message) from None
+
+
+def _parsed(what: str, parse: Callable[[Any], T], data: bytes | str) -> T:
+    """``parse`` of the JSON ``data``, checked as by :func:`_checked`."""
+    return _checked(what, lambda: parse(load_json(data)))
+
+
+def _json_object(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise TypeError("not a JSON object")
+    return value
 
 
 def _raise_for(response: httpx.Response) -> None:
@@ -116,7 +154,7 @@ class HttpRemote(AsyncCloseable):
         except httpx.TransportError as error:
             raise ConnectionLost(f"HTTP request failed: {error!r}") from error
         _raise_for(response)
-        return response.json()
+        return _parsed("a response", _json_object, response.content)
 
 
 class HttpChannel(AsyncCloseable, Generic[T]):
@@ -142,12 +180,13 @@ class HttpChannel(AsyncCloseable, Generic[T]):
             }
         else:
             kwargs = {
-                "content": json.dumps(payload),
+                "content": dump_json(payload),
                 "headers": {"content-type": "application/json"},
             }
         data = await self._remote._request("POST", self._path, **kwargs)
         self._published += 1
-        return make_message(data["offset"], payload, data["size"], data["published_at"])
+        published = _checked("a publish answer", lambda: _message({**data, "payload": None}))
+        return make_message(published.offset, payload, published.size, published.published_at)
 
     async def poll(
         self,
@@ -171,7 +210,8 @@ class HttpChannel(AsyncCloseable, Generic[T]):
         ):
             if value is not None:
                 params[name] = str(check_count(name, value, minimum=minimum))
-        batch: Batch[T] = _batch(await self._remote._request("GET", self._path, params=params))
+        data = await self._remote._request("GET", self._path, params=params)
+        batch: Batch[T] = _checked("a batch", lambda: _batch(data))
         self._polls += 1
         self._empty_polls += not batch.messages
         self._delivered += len(batch.messages)
@@ -282,7 +322,7 @@ class HttpEventSubscriber(SubscriberIteration[T]):
         if self._stream is None:
             self._stream = self._events()
             if await self._stream.__anext__() is not _OPENED:
-                message = "the event stream did not start with an open event"
+                message = "the event stream did not start with a ready event"
                 raise RemoteError(ErrorCode.PROTOCOL_VIOLATION, message)
 
     async def _events(self) -> AsyncGenerator[Message[T] | object | None, None]:
@@ -308,7 +348,8 @@ class HttpEventSubscriber(SubscriberIteration[T]):
                     chunks = cast(AsyncGenerator[bytes, None], response.aiter_bytes())
                     async with aclosing(chunks):
                         async for chunk in chunks:
-                            for event in parser.feed(chunk):
+                            found = _checked("an event stream", partial(parser.feed, chunk))
+                            for event in found:
                                 if event.retry is not None:
                                     retry = event.retry / 1000
                                 item = self._take(event)
@@ -324,16 +365,18 @@ class HttpEventSubscriber(SubscriberIteration[T]):
     def _take(self, event: ServerSentEvent) -> Message[T] | object | None:
         """What one event means: a message, _OPENED, None (the end) or _NOTHING."""
         if event.event == "message":
-            message: Message[T] = _message(json.loads(event.data))
+            message: Message[T] = _parsed("an event", _message, event.data)
             self._last_id = message.offset
             return message
-        if event.event == "open":
-            start = json.loads(event.data or "{}").get("cursor")
-            if self._last_id is None and start is not None:
-                self._start = start  # a reconnection resumes from here, not from LATEST
+        if event.event == "ready":
+            ready = _parsed("a ready event", _json_object, event.data)
+            if self._last_id is None and "cursor" in ready:
+                # A reconnection resumes from here, not from LATEST again.
+                self._start = _checked("a ready event", lambda: _field(ready, "cursor", int))
             return _OPENED
         if event.event == "missed":
-            self._missed += json.loads(event.data)["missed"]
+            gap = _parsed("a missed event", _json_object, event.data)
+            self._missed += _checked("a missed event", lambda: _field(gap, "missed", int))
         elif event.event in ("closed", "disconnected"):
             return None
         return _NOTHING

@@ -52,10 +52,22 @@ def format_comment(text: str = "") -> bytes:
     return f": {text}\n\n".encode() if text else b":\n\n"
 
 
-class SseParser:
-    """Bytes of an event stream in, dispatched events out, as the HTML standard describes."""
+#: The largest event (or line) an :class:`SseParser` holds by default: 16 MiB.
+DEFAULT_MAX_EVENT_SIZE = 16 * 1024 * 1024
 
-    def __init__(self) -> None:
+
+class SseParser:
+    """Bytes of an event stream in, dispatched events out, as the HTML standard describes.
+
+    ``max_event_size`` bounds what it holds for one event: a stream whose line or event grows
+    past it makes ``feed`` raise ``ValueError``, so a peer cannot make it hold more.
+    """
+
+    def __init__(self, *, max_event_size: int = DEFAULT_MAX_EVENT_SIZE) -> None:
+        if not isinstance(max_event_size, int) or max_event_size < 1:
+            raise ValueError(f"max_event_size must be an int >= 1, got {max_event_size!r}")
+        self.max_event_size = max_event_size
+        self._size = 0  # bytes of the event being gathered
         self._pending = b""
         self._data: list[str] = []
         self._event = ""
@@ -84,6 +96,9 @@ class SseParser:
                 following = end + 2 if buffer[end + 1 : end + 2] == b"\n" else end + 1
             else:
                 following = end + 1
+            self._size += end - start
+            if self._size > self.max_event_size:
+                raise ValueError(f"an event of more than {self.max_event_size} bytes")
             line = buffer[start:end].decode("utf-8", errors="replace")
             if self._first:
                 line = line.removeprefix("\ufeff")
@@ -93,6 +108,8 @@ class SseParser:
                 events.append(event)
             start = following
         self._pending = buffer[start:]
+        if len(self._pending) + self._size > self.max_event_size:
+            raise ValueError(f"an event of more than {self.max_event_size} bytes")
         return events
 
     def _line(self, line: str) -> ServerSentEvent | None:
@@ -115,7 +132,7 @@ class SseParser:
 
     def _dispatch(self) -> ServerSentEvent | None:
         data, event = self._data, self._event
-        self._data, self._event = [], ""
+        self._data, self._event, self._size = [], "", 0
         if not data:
             return None
         return ServerSentEvent("\n".join(data), event or "message", self._id, self._retry)

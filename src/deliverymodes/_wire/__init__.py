@@ -1,6 +1,6 @@
 """The sans-IO wire protocol: frames, events, codecs and the two connection ends. No I/O."""
 
-from ._codec import BytesCodec, Codec, JsonCodec
+from ._codec import MAX_JSON_DEPTH, BytesCodec, Codec, JsonCodec, dump_json, load_json
 from ._frames import (
     DEFAULT,
     EARLIEST_CURSOR,
@@ -43,6 +43,7 @@ __all__ = [
     "EARLIEST_CURSOR",
     "LATEST_CURSOR",
     "MAX_ERROR_TEXT",
+    "MAX_JSON_DEPTH",
     "MIN_FRAME_SIZE",
     "NO_LIMIT",
     "PROTOCOL_VERSION",
@@ -75,7 +76,9 @@ __all__ = [
     "Unsubscribe",
     "Welcome",
     "WireMessage",
+    "dump_json",
     "encode",
     "encode_batch",
     "encode_push",
+    "load_json",
 ]
