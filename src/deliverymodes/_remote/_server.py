@@ -7,6 +7,7 @@ import logging
 import ssl
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
+from operator import itemgetter
 from typing import Any
 
 import anyio
@@ -90,6 +91,7 @@ FRAME_OVERHEAD = 64
 _BATCH_HEAD = 1 + 22 + 4
 _PUSH_HEAD = 1 + 4 + 4
 _ENTRY = 24
+_DATA = itemgetter(3)
 _KEEPALIVE = encode(Keepalive())
 _BATCHING_FIELDS = ("min_messages", "min_bytes", "max_wait", "max_messages", "max_bytes")
 
@@ -128,6 +130,16 @@ class _PayloadCache:
         self._entries: dict[int, tuple[Message[Any], bytes]] = {}
         self.connections = 0
 
+    def wire_messages(
+        self, messages: tuple[Message[Any], ...]
+    ) -> list[tuple[int, float, int, bytes]]:
+        """``(offset, published_at, size, encoded payload)`` for each of ``messages``."""
+        if self.connections < 2:
+            encode = self._codec.encode
+            return [(m.offset, m.published_at, m.size, encode(m.payload)) for m in messages]
+        encoded = self.encoded
+        return [(m.offset, m.published_at, m.size, encoded(m)) for m in messages]
+
     def encoded(self, message: Message[Any]) -> bytes:
         if self.connections < 2:
             return self._codec.encode(message.payload)
@@ -162,34 +174,44 @@ class _Fitter:
     """Encodes the messages of a batch and keeps as many as fit in one frame the client accepts
     (a channel calls it before it counts the batch); ``wire`` holds the encoded ones."""
 
-    __slots__ = ("_budget", "_encoded", "_limit", "wire")
+    __slots__ = ("_budget", "_cache", "_limit", "wire")
 
-    def __init__(self, encoded: Callable[[Message[Any]], bytes], limit: int) -> None:
-        self._encoded = encoded
+    def __init__(self, cache: _PayloadCache, limit: int) -> None:
+        self._cache = cache
         self._limit = limit
         self._budget = limit - _BATCH_HEAD
         self.wire: list[tuple[int, float, int, bytes]] = []
 
     def __call__(self, messages: tuple[Message[Any], ...]) -> int:
-        encoded, budget = self._encoded, self._budget
-        wire: list[tuple[int, float, int, bytes]] = []
-        total = 0
+        try:
+            wire = self._cache.wire_messages(messages)
+        except Exception:
+            wire = self._encode_one_by_one(messages)  # to name the message that failed
+        total = _ENTRY * len(wire) + sum(map(len, map(_DATA, wire)))
+        if total > self._budget:  # rare: keep the first ones that fit
+            total = 0
+            for count, entry in enumerate(wire):
+                total += _ENTRY + len(entry[3])
+                if total > self._budget:
+                    if not count:
+                        raise _TooLarge(entry[0], _BATCH_HEAD + total, self._limit)
+                    wire = wire[:count]
+                    break
+        self.wire = wire
+        return len(wire)
+
+    def _encode_one_by_one(
+        self, messages: tuple[Message[Any], ...]
+    ) -> list[tuple[int, float, int, bytes]]:
         for message in messages:
             try:
-                data = encoded(message)
+                self._cache.encoded(message)
             except Exception as error:
                 raise _RequestError(
                     ErrorCode.INTERNAL,
                     f"the server cannot encode the message at offset {message.offset}: {error}",
                 ) from None
-            total += _ENTRY + len(data)
-            if total > budget:
-                if not wire:
-                    raise _TooLarge(message.offset, _BATCH_HEAD + total, self._limit)
-                break
-            wire.append((message.offset, message.published_at, message.size, data))
-        self.wire = wire
-        return len(wire)
+        return self._cache.wire_messages(messages)
 
 
 def _cursor(value: int) -> int | Start:
@@ -254,10 +276,9 @@ class _Connection:
         self._waiting: dict[int, _WaitingPoll] = {}
         self._replies: list[bytes] = []  # answers made by the reader, written together
         self._replies_size = 0
-        # Events read ahead while a publish waits for room, and a protocol error met doing so.
-        self._ahead: deque[Event] = deque()
+        # Events read ahead while a publish waits for room (and a protocol error met doing so).
+        self._ahead: deque[Event | ProtocolError] = deque()
         self._ahead_bytes = 0
-        self._ahead_error: ProtocolError | None = None
         self._reading = anyio.CancelScope()
         self._close_received = False  # the client said CLOSE: answer what it asked, then end
         self._gone = False  # the client's end of the stream came while a publish waited
@@ -322,37 +343,40 @@ class _Connection:
 
     # -- reading ---------------------------------------------------------------------------------
 
-    def _next_event(self) -> Event | None:
-        if self._ahead:
-            event = self._ahead.popleft()
-            if not self._ahead:
-                self._ahead_bytes = 0
-            return event
-        if self._ahead_error is not None:
-            raise self._ahead_error
-        return self._protocol.next_event()
+    def _next_event(self) -> Event:
+        """The next event read ahead (or the protocol error met there, raised in its turn)."""
+        event = self._ahead.popleft()
+        if not self._ahead:
+            self._ahead_bytes = 0
+        if isinstance(event, ProtocolError):
+            raise event
+        return event
 
     async def _read(self, work: anyio.abc.TaskGroup) -> None:
+        protocol, writer, limit = self._protocol, self._writer, self._limits.write_buffer_size
         while True:
             try:
-                event = self._next_event()
+                event = self._next_event() if self._ahead else protocol.next_event()
                 if event is None:
                     await self._flush_replies()  # the answers to one read, in one write
                     try:
                         data = await self._stream.receive()
-                    except (anyio.EndOfStream, anyio.BrokenResourceError, OSError):
+                    except (
+                        anyio.EndOfStream,
+                        anyio.BrokenResourceError,
+                        anyio.ClosedResourceError,
+                        OSError,
+                    ):
                         return
-                    except anyio.ClosedResourceError:
-                        return
-                    self._protocol.receive_data(data)
+                    protocol.receive_data(data)
                     continue
                 if isinstance(event, Close):
                     await self._flush_replies()
                     self._close_received = True
                     return
-                if self._writer.full or self._replies_size >= self._limits.write_buffer_size:
+                if writer.full or self._replies_size >= limit:
                     await self._flush_replies()
-                    await self._writer.wait_for_room()  # a client that does not read is not read
+                    await writer.wait_for_room()  # a client that does not read is not read
                 await self._handle(event, work)
             except ProtocolError as error:
                 await self._flush_replies()
@@ -382,7 +406,7 @@ class _Connection:
                         self._end_subscriptions()
                         await anyio.sleep_forever()
             except ProtocolError as error:
-                self._ahead_error = error
+                self._ahead.append(error)
                 await anyio.sleep_forever()
             if self._ahead_bytes >= self._limits.max_frame_size:
                 await anyio.sleep_forever()  # enough read ahead: wait for the publish
@@ -435,7 +459,7 @@ class _Connection:
             raise _RequestError(ErrorCode.UNKNOWN_CHANNEL, message) from None
 
     def _fitter(self) -> _Fitter:
-        return _Fitter(self._cache.encoded, self._protocol.peer_max_frame_size)
+        return _Fitter(self._cache, self._protocol.peer_max_frame_size)
 
     # -- publishing ------------------------------------------------------------------------------
 
