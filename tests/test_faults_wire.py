@@ -169,6 +169,49 @@ async def test_a_client_that_vanishes_while_its_publish_blocks_is_noticed() -> N
         assert statistics.buffered == 0
 
 
+async def test_close_after_a_blocked_publish_ends_the_clients_own_subscriptions() -> None:
+    channel = PushChannel[object](buffer_size=1, overflow=Overflow.BLOCK)
+    async with tcp_server({"c": channel}) as port, raw_tcp_client(port) as client:
+        await client.hello()
+        await client.send(wire.Subscribe(1, 1, "c", 0, 0, 1))
+        with anyio.fail_after(5):
+            assert isinstance(await client.next(), wire.Subscribed)
+            # Offset 0 is pushed, 1 fills the buffer, 2 waits: on this client's own subscription.
+            await client.send(*[wire.Publish(2 + n, "c", b"%d" % n) for n in range(3)])
+            await wait_until(lambda: channel.statistics().buffered == 1)
+            await client.send(wire.Close())
+            events = []
+            while (event := await client.next()) is not None:
+                events.append(event)
+        answered = sorted(e.request for e in events if isinstance(e, wire.Published))
+        assert answered == [2, 3, 4]  # every publish before CLOSE is answered
+        assert wire.End(1, wire.EndReason.UNSUBSCRIBED) in events
+        assert channel.statistics().published == 3
+        assert channel.statistics().subscribers == 0
+
+
+async def test_a_bad_frame_read_while_a_publish_waits_is_refused_after_it() -> None:
+    channel = PushChannel[object](buffer_size=1, overflow=Overflow.BLOCK)
+    async with (
+        tcp_server({"c": channel}) as port,
+        raw_tcp_client(port) as client,
+        channel.subscribe() as local,
+    ):
+        await channel.publish("fills the buffer")
+        await client.hello()
+        with anyio.fail_after(5):
+            await client.send(wire.Publish(1, "c", b"1"), b"\x00\x00\x00\x01\xee")
+            # Most likely read while the publish waits; the outcome is the same either way.
+            await anyio.sleep(0.05)
+            assert (await local.receive()).offset == 0  # room: the publish goes on
+            published, error = await client.next(), await client.next()
+            assert await client.next() is None
+        assert isinstance(published, wire.Published)
+        assert published.offset == 1
+        assert isinstance(error, wire.Error)
+        assert (error.request, error.code) == (0, ErrorCode.UNKNOWN_FRAME_KIND)
+
+
 # -- what was buffered is delivered before the end ------------------------------------------
 
 
