@@ -14,6 +14,8 @@ import anyio
 import attrs
 
 from ._compare import MODELS, TRANSPORTS, Progress, Result, Workload, run_model
+from ._compare._claims import claims
+from ._compare._output import describe, format_table, plot
 from ._core import Overflow
 
 __all__ = ["main"]
@@ -29,24 +31,6 @@ SWEEPABLE = {
     "min_messages": int,
     "max_wait": float,
 }
-
-COLUMNS = [
-    ("model", "model", "{}"),
-    ("published", "published", "{:,}"),
-    ("delivered", "delivered", "{:,}"),
-    ("dropped", "dropped", "{:,}"),
-    ("missed", "missed", "{:,}"),
-    ("throughput", "deliveries/s", "{:,.0f}"),
-    ("latency_p50", "p50 ms", "{:.2f}"),
-    ("latency_p99", "p99 ms", "{:.2f}"),
-    ("latency_max", "max ms", "{:.2f}"),
-    ("requests_per_message", "req/msg", "{:.3f}"),
-    ("empty_share", "empty", "{:.0%}"),
-    ("bytes_per_message", "bytes/msg", "{:,.0f}"),
-    ("peak_buffered", "peak buffered", "{:,}"),
-    ("cpu_seconds", "server CPU s", "{:.3f}"),
-]
-_MILLISECONDS = {"latency_p50", "latency_p99", "latency_max"}
 
 
 def _positive_int(text: str) -> int:
@@ -221,41 +205,6 @@ def _workload(options: argparse.Namespace, **changes: Any) -> Workload:
     return Workload(**settings)
 
 
-def format_table(results: Sequence[Result]) -> str:
-    """The results as an aligned text table, one row per model."""
-    rows = [[title for _, title, _ in COLUMNS]]
-    for result in results:
-        row = []
-        for field, _, pattern in COLUMNS:
-            value = getattr(result, field)
-            if value is None:
-                row.append("-")
-            else:
-                row.append(pattern.format(value * 1000 if field in _MILLISECONDS else value))
-        rows.append(row)
-    widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
-    lines = []
-    for number, row in enumerate(rows):
-        cells = [
-            cell.ljust(widths[0]) if i == 0 else cell.rjust(widths[i]) for i, cell in enumerate(row)
-        ]
-        lines.append("  ".join(cells))
-        if number == 0:
-            lines.append("  ".join("-" * width for width in widths))
-    return "\n".join(lines)
-
-
-def _describe(workload: Workload) -> str:
-    rate = "as fast as possible" if workload.rate is None else f"{workload.rate:g} messages/s"
-    amount = f"{workload.messages} messages" if workload.messages else f"{workload.duration:g} s"
-    slow = f", {workload.slow_share:.0%} slow readers" if workload.slow_share else ""
-    return (
-        f"{workload.subscribers} subscribers, {rate} in bursts of {workload.burst}, "
-        f"{workload.payload_size}-byte payloads, {amount} per model{slow}, "
-        f"over {workload.transport}"
-    )
-
-
 class _ProgressLine:
     """One line on stderr, rewritten while a run lasts more than a second."""
 
@@ -309,74 +258,6 @@ async def _run_all(
     line.clear()
 
 
-def _claims(results: Sequence[Result]) -> list[str]:
-    """The brief's claims, checked against this run's numbers."""
-    by_model = {r.model: r for r in results}
-    notes = []
-    push, poll, long = by_model.get("push"), by_model.get("poll"), by_model.get("long poll")
-    latencies = {r.model: r.latency_p50 for r in results if r.latency_p50 is not None}
-    if len(latencies) > 1:
-        fastest = min(latencies, key=lambda m: latencies[m])
-        mark = "holds" if fastest == "push" else "does NOT hold"
-        notes.append(f"push has the lowest median latency: {mark} here ({fastest} is lowest)")
-    if poll and long and poll.requests_per_message and long.requests_per_message:
-        ratio = poll.requests_per_message / long.requests_per_message
-        mark = "holds" if ratio > 1 else "does NOT hold"
-        notes.append(
-            f"long poll makes fewer requests per message than poll: {mark} ({ratio:.1f}x fewer)"
-        )
-    if poll and poll.empty_share is not None:
-        mark = "holds" if poll.empty_share > 0.5 else "does NOT hold"
-        notes.append(f"most polls come back empty: {mark} ({poll.empty_share:.0%} empty)")
-    if push and long and push.throughput:
-        share = long.throughput / push.throughput
-        notes.append(f"long poll delivers {share:.0%} of push's throughput")
-    return notes
-
-
-def _plot(path: str, sweep: str, done: list[tuple[Any, Result]]) -> str | None:
-    try:
-        import matplotlib  # noqa: PLC0415 - an optional extra
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt  # noqa: PLC0415
-    except ImportError:
-        return 'plotting needs matplotlib: pip install "deliverymodes[plot]"'
-    figure, (latency, requests, cdf) = plt.subplots(1, 3, figsize=(15, 4.5))
-    colours = dict(zip(MODELS, ("tab:blue", "tab:orange", "tab:green"), strict=True))
-    for model in MODELS:
-        points = [(value, result) for value, result in done if result.model == model]
-        if not points:
-            continue
-        xs = [value for value, _ in points]
-        colour = colours[model]
-        p50 = [(r.latency_p50 or 0) * 1000 for _, r in points]
-        p99 = [(r.latency_p99 or 0) * 1000 for _, r in points]
-        latency.plot(xs, p50, marker="o", color=colour, label=f"{model} p50")
-        latency.plot(xs, p99, marker="x", linestyle="--", color=colour, label=f"{model} p99")
-        per_message = [r.requests_per_message or 0 for _, r in points]
-        requests.plot(xs, per_message, marker="o", color=colour, label=model)
-        value, last = points[-1]
-        if last.latencies:
-            samples = [x * 1000 for x in last.latencies]
-            shares = [(i + 1) / len(samples) for i in range(len(samples))]
-            cdf.plot(samples, shares, color=colour, label=f"{model} ({sweep} = {value})")
-    values = [value for value, _ in done if isinstance(value, (int, float))]
-    wide = bool(values) and min(values) > 0 and max(values) / min(values) >= 10
-    for axes in (latency, requests):
-        axes.set_xscale("log" if wide else "linear")
-        axes.set_yscale("log")
-    latency.set(xlabel=sweep, ylabel="latency (ms)", title="end-to-end latency")
-    requests.set(xlabel=sweep, ylabel="requests per delivered message", title="requests")
-    cdf.set(xlabel="latency (ms)", ylabel="share of messages", title="latency CDF", xscale="log")
-    for axes in (latency, requests, cdf):
-        axes.legend(fontsize="small")
-        axes.grid(alpha=0.3)
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    return None
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     options = parser.parse_args(argv)
@@ -393,7 +274,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(str(error))
     json_only = options.json == "-"
     if not json_only:
-        print(_describe(base) + "\n", flush=True)
+        print(describe(base) + "\n", flush=True)
     done: list[tuple[Any, Result]] = []
     stopped: list[bool] = []
     problems: list[Exception] = []
@@ -434,12 +315,12 @@ def _report(
     else:
         results = [result for _, result in done]
         print(format_table(results) + "\n")
-        for note in _claims(results):
+        for note in claims(results):
             print("- " + note)
     if interrupted:
         print("\ninterrupted: these are the models measured before Ctrl-C", file=sys.stderr)
     if options.plot and done:
-        problem = _plot(options.plot, sweep or "", done)
+        problem = plot(options.plot, sweep or "", done)
         if problem:
             print(f"deliverymodes: {problem}", file=sys.stderr)
         else:

@@ -1,4 +1,4 @@
-"""``deliverymodes compare``: one workload under each delivery model, and what each costs.
+"""The engine of ``compare``: a workload, its publisher and readers, and the measurements.
 
 The engine: a publisher following the workload (rate, bursts, payload size), readers of each
 model reading it (some of them slow), and the measurements (latency, requests, empty answers,
@@ -16,12 +16,12 @@ from typing import Any
 import anyio
 import attrs
 
-from ._core import EARLIEST, Overflow, Retention, check_count, count_validator, seconds_validator
-from ._defaults import DEFAULT_BUFFER_SIZE
-from ._exceptions import ChannelClosed, SlowConsumer
-from ._longpoll import LongPollChannel
-from ._poll import PollChannel
-from ._push import PushChannel
+from .._core import EARLIEST, Overflow, Retention, check_count, count_validator, seconds_validator
+from .._defaults import DEFAULT_BUFFER_SIZE
+from .._exceptions import ChannelClosed, SlowConsumer
+from .._longpoll import LongPollChannel
+from .._poll import PollChannel
+from .._push import PushChannel
 
 __all__ = ["MODELS", "TRANSPORTS", "Progress", "Result", "Workload", "run_model"]
 
@@ -185,7 +185,7 @@ async def run_model(
         raise ValueError(f"model must be one of {', '.join(MODELS)}, got {model!r}")
     if workload.transport == "memory":
         return await _run_in_memory(model, workload, on_progress)
-    from ._compare_remote import run_remote  # noqa: PLC0415 - only for remote transports
+    from ._remote import run_remote  # noqa: PLC0415 - only for remote transports
 
     return await run_remote(model, workload, on_progress)
 

@@ -13,7 +13,10 @@ from typing import Any
 
 import anyio
 
-from ._compare import (
+from .._core import EARLIEST
+from .._remote import connect_tcp, serve_tcp
+from .._wire import BytesCodec
+from ._run import (
     Progress,
     Result,
     Workload,
@@ -24,9 +27,6 @@ from ._compare import (
     requests_made,
     slow_count,
 )
-from ._core import EARLIEST
-from ._remote import connect_tcp, serve_tcp
-from ._wire import BytesCodec
 
 __all__ = ["run_remote"]
 
@@ -91,7 +91,7 @@ class _Server:
             raise RuntimeError(
                 'the http transport needs an ASGI server: pip install "deliverymodes[compare]"'
             ) from None
-        from ._http import HttpApp  # noqa: PLC0415
+        from .._http import HttpApp  # noqa: PLC0415
 
         listener = socket.socket()
         listener.bind(("127.0.0.1", 0))
@@ -134,7 +134,7 @@ async def _http_readers(
     try:
         import httpx  # noqa: PLC0415 - an optional dependency
 
-        from .http import HttpRemote  # noqa: PLC0415
+        from ..http import HttpRemote  # noqa: PLC0415
     except ImportError:
         raise RuntimeError(
             'the http transport needs httpx: pip install "deliverymodes[compare]"'
