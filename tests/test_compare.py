@@ -188,3 +188,19 @@ def test_http_transport_without_its_extra_says_what_to_install() -> None:
     assert result.returncode == 1
     assert 'pip install "deliverymodes[compare]"' in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("transport", ["memory", "tcp", "http"])
+@pytest.mark.parametrize("model", MODELS)
+def test_peak_buffered_counts_every_unread_copy_the_same_way_everywhere(
+    model: str, transport: str
+) -> None:
+    """One burst, published without a pause: when its last message is published no reader can
+    have received any of it yet, wherever the messages wait (push buffer, retention log, socket,
+    HTTP response), so the peak is the whole burst once per subscriber, exactly."""
+    import anyio
+
+    workload = Workload(subscribers=3, messages=4, burst=4, rate=1000.0, transport=transport)
+    result = anyio.run(run_model, model, workload)
+    assert result.published == 4
+    assert result.peak_buffered == 4 * 3

@@ -24,6 +24,7 @@ from ._run import (
     make_result,
     publish_workload,
     read_all,
+    report_progress,
     requests_made,
     slow_count,
 )
@@ -34,9 +35,10 @@ __all__ = ["run_remote"]
 class _Server:
     """The serving side, run by ``anyio.run`` in its own thread."""
 
-    def __init__(self, model: str, workload: Workload) -> None:
+    def __init__(self, model: str, workload: Workload, progress: Progress) -> None:
         self.model = model
         self.workload = workload
+        self.progress = progress
         self.ready = threading.Event()
         self.go = threading.Event()
         self.readers_done = threading.Event()
@@ -76,7 +78,7 @@ class _Server:
             def stop() -> bool:
                 return workload.messages is None and time.monotonic() >= deadline
 
-            await publish_workload(channel, workload, payload, stop)
+            await publish_workload(channel, workload, payload, stop, self.progress.recorder)
             await channel.aclose()
             await anyio.to_thread.run_sync(self.readers_done.wait)
             self.cpu = time.thread_time() - cpu_before
@@ -211,33 +213,23 @@ async def run_remote(
 ) -> Result:
     if workload.transport == "http":
         _require_http()
-    server = _Server(model, workload)
+    progress = Progress(model, workload)
+    recorder = progress.recorder
+    server = _Server(model, workload, progress)
     thread = threading.Thread(target=server.run, name="deliverymodes-compare-server", daemon=True)
     thread.start()
     await anyio.to_thread.run_sync(server.ready.wait)
     if server.error is not None:
         raise server.error
-    progress = Progress(model)
-    recorder = progress.recorder
     slow = slow_count(workload)
-    peak = 0
     try:
         async with AsyncExitStack() as stack:
             make = _tcp_readers if workload.transport == "tcp" else _http_readers
             subscribers, wire_bytes = await make(model, workload, server.port, stack)
             started = time.monotonic()
             server.go.set()
-
-            async def watch() -> None:
-                nonlocal peak
-                while True:
-                    peak = max(peak, sum(s.statistics().lag for s in subscribers))
-                    if on_progress is not None:
-                        on_progress(progress)
-                    await anyio.sleep(0.01)
-
             async with anyio.create_task_group() as watching:
-                watching.start_soon(watch)
+                watching.start_soon(report_progress, progress, on_progress)
                 async with anyio.create_task_group() as readers:  # they end with the channel
                     for index, subscriber in enumerate(subscribers):
                         delay = workload.slow_delay if index < slow else None
@@ -266,7 +258,6 @@ async def run_remote(
         requests=requests_made(model, stats),
         empty=sum(s.empty_polls for s in stats),
         wire_bytes=total_bytes,
-        peak=peak,
         cpu=server.cpu,
         elapsed=elapsed,
         recorder=recorder,
