@@ -53,6 +53,13 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _positive_seconds(text: str) -> float:
+    value = _seconds(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    return value
+
+
 def _rate(text: str) -> float | None:
     if text in ("max", "fast"):
         return None
@@ -131,7 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--rate", type=_rate, default=100.0, help="messages per second, or 'max' (100)"
     )
     load.add_argument("--payload-size", type=_positive_int, default=64, help="bytes (64)")
-    load.add_argument("--duration", type=_seconds, default=2.0, help="seconds per model (2)")
+    load.add_argument(
+        "--duration", type=_positive_seconds, default=2.0, help="seconds per model (2)"
+    )
     load.add_argument("--messages", type=_positive_int, help="publish this many instead")
     load.add_argument("--burst", type=_positive_int, default=5, help="messages per burst (5)")
     load.add_argument("--slow-share", type=_share, default=0.0, help="share of slow readers (0)")
@@ -286,12 +295,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"deliverymodes: {problems[0]}", file=sys.stderr)
         return 1
     interrupted = bool(stopped)
-    _report(options, done, json_only=json_only, interrupted=interrupted)
+    _report(options, base, done, json_only=json_only, interrupted=interrupted)
     return 130 if interrupted else 0
 
 
 def _report(
     options: argparse.Namespace,
+    base: Workload,
     done: list[tuple[Any, Result]],
     *,
     json_only: bool,
@@ -315,8 +325,8 @@ def _report(
     else:
         results = [result for _, result in done]
         print(format_table(results) + "\n")
-        for note in claims(results):
-            print("- " + note)
+        for claim in claims(results, base):
+            print("- " + claim.line())
     if interrupted:
         print("\ninterrupted: these are the models measured before Ctrl-C", file=sys.stderr)
     if options.plot and done:

@@ -1,34 +1,181 @@
-"""The claims usually made about the three models, checked against a run's figures."""
+"""The claims usually made about the three models, checked against a run's figures.
+
+1. push has the lowest median latency;
+2. long poll makes fewer requests per message than poll;
+3. most polls come back empty;
+4. push delivers the most messages per second.
+
+A claim is checked only when the models it names ran and delivered something, and judged only
+where the workload makes it meaningful; otherwise it says why it is not judged.
+"""
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Sequence
+from typing import Any
 
-from ._run import Result
+import attrs
 
-__all__ = ["claims"]
+from ._run import Result, Workload
+
+__all__ = ["Claim", "Verdict", "across", "claims", "show"]
 
 
-def claims(results: Sequence[Result]) -> list[str]:
-    """The brief's claims, checked against this run's numbers."""
-    by_model = {r.model: r for r in results}
-    notes = []
-    push, poll, long = by_model.get("push"), by_model.get("poll"), by_model.get("long poll")
-    latencies = {r.model: r.latency_p50 for r in results if r.latency_p50 is not None}
-    if len(latencies) > 1:
-        fastest = min(latencies, key=lambda m: latencies[m])
-        mark = "holds" if fastest == "push" else "does NOT hold"
-        notes.append(f"push has the lowest median latency: {mark} here ({fastest} is lowest)")
-    if poll and long and poll.requests_per_message and long.requests_per_message:
-        ratio = poll.requests_per_message / long.requests_per_message
-        mark = "holds" if ratio > 1 else "does NOT hold"
-        notes.append(
-            f"long poll makes fewer requests per message than poll: {mark} ({ratio:.1f}x fewer)"
+class Verdict(enum.Enum):
+    HOLDS = "holds"
+    FAILS = "does NOT hold"
+    NOT_JUDGED = "not judged"
+
+
+#: Why a claim is not judged on some workloads.
+_NO_WAITING_LONG = (
+    "with --rate max messages are always waiting, so a long poll never waits and answers just as "
+    "a poll does"
+)
+_NO_WAITING_POLL = (
+    "with --rate max messages are always waiting, so polls rarely come back empty; the claim is "
+    "about a feed with quiet moments"
+)
+_PACED = (
+    "the publisher paces the messages, so the rate, not the model, sets deliveries/s; "
+    "--rate max measures the most each model delivers"
+)
+_NOTHING = "a model delivered no message"
+
+
+@attrs.frozen
+class Claim:
+    """One claim, its verdict on a run, and the figures (or the reason) behind the verdict."""
+
+    statement: str
+    verdict: Verdict
+    detail: str
+
+    def line(self) -> str:
+        return f"{self.statement}: {self.verdict.value} ({self.detail})"
+
+    def as_dict(self) -> dict[str, str]:
+        return {"claim": self.statement, "verdict": self.verdict.value, "detail": self.detail}
+
+
+def _times(larger: float, smaller: float) -> str:
+    """How many times ``smaller`` ``larger`` is, for "… makes 3.2x as many"; ``larger`` >= it."""
+    ratio = larger / smaller if smaller else float("inf")
+    return "about as many" if ratio < 1.05 else f"{ratio:.1f}x as many"
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:.2f} ms"
+
+
+def claims(results: Sequence[Result], workload: Workload) -> list[Claim]:
+    """The claims about the models in ``results``, each judged on this run's figures."""
+    by_model = {r.model: r for r in results if r.delivered}
+    ran = {r.model for r in results}
+    found = [
+        _lowest_latency(by_model, ran),
+        _fewer_requests(by_model, ran, workload),
+        _empty_polls(by_model, ran, workload),
+        _most_throughput(by_model, ran, workload),
+    ]
+    return [claim for claim in found if claim is not None]
+
+
+def _lowest_latency(by_model: dict[str, Result], ran: set[str]) -> Claim | None:
+    statement = "push has the lowest median latency"
+    if "push" not in ran or len(ran) < 2:
+        return None
+    latencies = {m: r.latency_p50 for m, r in by_model.items() if r.latency_p50 is not None}
+    if "push" not in latencies or len(latencies) < 2:
+        return Claim(statement, Verdict.NOT_JUDGED, _NOTHING)
+    push = latencies.pop("push")
+    other = min(latencies, key=lambda m: latencies[m])
+    if push <= latencies[other]:
+        return Claim(
+            statement, Verdict.HOLDS, f"{_ms(push)}; next, {other}: {_ms(latencies[other])}"
         )
-    if poll and poll.empty_share is not None:
-        mark = "holds" if poll.empty_share > 0.5 else "does NOT hold"
-        notes.append(f"most polls come back empty: {mark} ({poll.empty_share:.0%} empty)")
-    if push and long and push.throughput:
-        share = long.throughput / push.throughput
-        notes.append(f"long poll delivers {share:.0%} of push's throughput")
-    return notes
+    detail = f"{other} is lower: {_ms(latencies[other])} against push's {_ms(push)}"
+    return Claim(statement, Verdict.FAILS, detail)
+
+
+def _fewer_requests(by_model: dict[str, Result], ran: set[str], workload: Workload) -> Claim | None:
+    statement = "long poll makes fewer requests per message than poll"
+    if not {"poll", "long poll"} <= ran:
+        return None
+    poll, long = by_model.get("poll"), by_model.get("long poll")
+    if workload.rate is None:
+        return Claim(statement, Verdict.NOT_JUDGED, _NO_WAITING_LONG)
+    if poll is None or long is None or not poll.requests_per_message:
+        return Claim(statement, Verdict.NOT_JUDGED, _NOTHING)
+    p, q = poll.requests_per_message, long.requests_per_message or 0.0
+    if q < p:
+        return Claim(
+            statement, Verdict.HOLDS, f"poll makes {_times(p, q)}: {p:.3f} against {q:.3f}"
+        )
+    return Claim(
+        statement, Verdict.FAILS, f"long poll makes {_times(q, p)}: {q:.3f} against {p:.3f}"
+    )
+
+
+def _empty_polls(by_model: dict[str, Result], ran: set[str], workload: Workload) -> Claim | None:
+    statement = "most polls come back empty"
+    if "poll" not in ran:
+        return None
+    poll = by_model.get("poll")
+    if workload.rate is None:
+        return Claim(statement, Verdict.NOT_JUDGED, _NO_WAITING_POLL)
+    if poll is None or poll.empty_share is None:
+        return Claim(statement, Verdict.NOT_JUDGED, "poll delivered no message")
+    verdict = Verdict.HOLDS if poll.empty_share > 0.5 else Verdict.FAILS
+    return Claim(statement, verdict, f"{poll.empty_share:.0%} empty")
+
+
+def _most_throughput(
+    by_model: dict[str, Result], ran: set[str], workload: Workload
+) -> Claim | None:
+    statement = "push delivers the most messages per second"
+    if "push" not in ran or len(ran) < 2:
+        return None
+    if workload.rate is not None:
+        return Claim(statement, Verdict.NOT_JUDGED, _PACED)
+    rates = {m: r.throughput for m, r in by_model.items()}
+    if "push" not in rates or len(rates) < 2:
+        return Claim(statement, Verdict.NOT_JUDGED, _NOTHING)
+    push = rates.pop("push")
+    other = max(rates, key=lambda m: rates[m])
+    best = rates[other]
+    if push >= best:
+        detail = (
+            f"push delivers {_times(push, best)} as {other}: {push:,.0f}/s against {best:,.0f}/s"
+        )
+        return Claim(statement, Verdict.HOLDS, detail)
+    detail = f"{other} delivers {_times(best, push)} as push: {best:,.0f}/s against {push:,.0f}/s"
+    return Claim(statement, Verdict.FAILS, detail)
+
+
+def show(value: Any) -> str:
+    """A swept value as the table and the claims print it (``50`` for 50.0)."""
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def across(name: str, points: Sequence[tuple[Any, Sequence[Claim]]]) -> list[str]:
+    """How each claim fares over the values of a sweep of ``name``, one line per claim."""
+    values: dict[str, dict[Verdict, list[str]]] = {}
+    reasons: dict[str, dict[str, None]] = {}
+    for value, found in points:
+        for claim in found:
+            values.setdefault(claim.statement, {}).setdefault(claim.verdict, []).append(show(value))
+            if claim.verdict is Verdict.NOT_JUDGED:
+                reasons.setdefault(claim.statement, {})[claim.detail] = None
+    lines = []
+    for statement, by_verdict in values.items():
+        parts = []
+        for verdict in Verdict:
+            if verdict in by_verdict:
+                part = f"{verdict.value} at {name} = {', '.join(by_verdict[verdict])}"
+                if verdict is Verdict.NOT_JUDGED:
+                    part += f" ({'; '.join(reasons[statement])})"
+                parts.append(part)
+        lines.append(f"{statement}: {'; '.join(parts)}")
+    return lines

@@ -64,6 +64,8 @@ class Workload:
             raise ValueError(
                 f"rate must be a positive number of messages per second, got {self.rate}"
             )
+        if self.duration == 0:
+            raise ValueError("duration must be a positive number of seconds, got 0")
         if self.messages is not None:
             check_count("messages", self.messages)
         if self.transport not in TRANSPORTS:
