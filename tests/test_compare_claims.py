@@ -6,8 +6,10 @@ from typing import Any
 
 import pytest
 
+from deliverymodes import Overflow
 from deliverymodes._cli import main
 from deliverymodes._compare import Result, Workload
+from deliverymodes._compare._advice import recommend
 from deliverymodes._compare._claims import Verdict, across, claims
 
 
@@ -155,3 +157,40 @@ def test_a_zero_duration_is_refused(duration: str, capsys: pytest.CaptureFixture
     assert "--duration" in capsys.readouterr().err
     with pytest.raises(ValueError, match="duration"):
         Workload(duration=0)
+
+
+def test_recommends_the_fastest_when_it_is_also_the_cheapest() -> None:
+    push = result("push", latency_p50=0.00024, cpu_seconds=0.064)
+    poll = result(
+        "poll", latency_p50=0.0059, cpu_seconds=0.153, requests_per_message=1.125, empty_share=0.82
+    )
+    long = result("long poll", latency_p50=0.00048, cpu_seconds=0.077, requests_per_message=0.205)
+    text = recommend([push, poll, long], PACED)
+    assert text.startswith(
+        "For this workload, push: it had the lowest median latency (0.24 ms), it cost the least "
+        "server CPU (0.064 s) and it made the fewest requests per message (0.005)."
+    )
+    assert "Poll made 1.125 requests per message, 82% of them empty" in text
+    assert "Long poll (0.48 ms, 0.205 requests per message)" in text
+
+
+def test_recommends_a_model_that_lost_nothing_over_a_faster_one_that_did() -> None:
+    push = result("push", latency_p50=0.0002, dropped=870, delivered=3130)
+    long = result("long poll", latency_p50=0.002, requests_per_message=0.2)
+    text = recommend([push, long], Workload(overflow=Overflow.DROP_OLDEST))
+    assert text.startswith("For this workload, long poll: it delivered every message, and ")
+    assert "push dropped 870 messages (overflow drop-oldest)" in text
+
+
+def test_a_much_cheaper_model_nearly_as_fast_is_recommended() -> None:
+    push = result("push", latency_p50=0.004, cpu_seconds=0.4)
+    long = result("long poll", latency_p50=0.005, cpu_seconds=0.1, requests_per_message=0.2)
+    text = recommend([push, long], PACED)
+    assert text.startswith(
+        "For this workload, long poll: its median latency (5.00 ms) was close to the lowest "
+        "(push: 4.00 ms) and it cost the least server CPU (0.100 s)."
+    )
+
+
+def test_recommendation_with_one_model_asks_for_the_others() -> None:
+    assert recommend([result("poll")], PACED).startswith("Only poll ran")
