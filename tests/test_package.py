@@ -219,3 +219,26 @@ def test_web_example_stops_cleanly_on_ctrl_c() -> None:
     assert process.returncode == 0, err
     assert "Traceback" not in err
     assert "stopping" in out
+
+
+#: Where requirements came from is no part of the project: no file speaks of one as a source.
+#: (The character classes keep this pattern from matching itself.)
+OUTSIDE_WORDING = re.compile(r"\b(b[r]ief|i[s]sues?)\b", flags=re.IGNORECASE)
+PROJECT_FILES = [
+    ROOT / name for name in ("README.md", "CHANGELOG.md", "pyproject.toml", ".ci/run")
+] + [
+    path
+    for folder in ("src", "docs", "examples", "benchmarks", "tests")
+    for path in sorted((ROOT / folder).rglob("*"))
+    if path.suffix in {".py", ".md", ".html", ".toml", ".txt"}
+]
+
+
+def test_no_file_speaks_of_requirements_from_outside_the_project() -> None:
+    found = []
+    for path in PROJECT_FILES:
+        text = path.read_text(encoding="utf-8")
+        for match in OUTSIDE_WORDING.finditer(text):
+            line = text.count("\n", 0, match.start()) + 1
+            found.append(f"{path.relative_to(ROOT)}:{line}: {match.group(0)}")
+    assert found == []
