@@ -170,8 +170,26 @@ def test_recommends_the_fastest_when_it_is_also_the_cheapest() -> None:
         "For this workload, push: it had the lowest median latency (0.24 ms), it cost the least "
         "server CPU (0.064 s) and it made the fewest requests per message (0.005)."
     )
-    assert "Poll made 1.125 requests per message, 82% of them empty" in text
-    assert "Long poll (0.48 ms, 0.205 requests per message)" in text
+    assert (
+        "Poll (5.90 ms median latency, 1.125 requests per message, 0.153 s of server CPU; 82% "
+        "of its polls came back empty)" in text
+    )
+    assert (
+        "Long poll (0.48 ms median latency, 0.205 requests per message, 0.077 s of server CPU)"
+        in text
+    )
+
+
+def test_the_fastest_that_costs_more_cpu_says_so() -> None:
+    push = result("push", latency_p50=0.0115, cpu_seconds=1.581, bytes_per_message=377.0)
+    poll = result("poll", latency_p50=0.0936, cpu_seconds=1.529, requests_per_message=0.198)
+    long = result("long poll", latency_p50=0.1385, cpu_seconds=0.927, requests_per_message=0.104)
+    text = recommend([push, poll, long], PACED)
+    assert text.startswith(
+        "For this workload, push: it had the lowest median latency (11.50 ms) and it cost more "
+        "server CPU (1.581 s) than long poll (0.927 s), which was slower (138.50 ms), with 377 "
+        "bytes per message on the wire."
+    )
 
 
 def test_recommends_a_model_that_lost_nothing_over_a_faster_one_that_did() -> None:

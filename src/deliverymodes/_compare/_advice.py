@@ -24,7 +24,16 @@ _CPU_SLACK = 0.005  # seconds
 
 
 def _ms(seconds: float | None) -> str:
-    return "-" if seconds is None else f"{seconds * 1000:.2f} ms"
+    if seconds is None:
+        return "-"
+    return f"{seconds:.2f} s" if seconds >= 1 else f"{seconds * 1000:.2f} ms"
+
+
+def _figures(result: Result) -> str:
+    return (
+        f"{_ms(result.latency_p50)} median latency, {result.requests_per_message or 0:.3f} "
+        f"requests per message, {result.cpu_seconds:.3f} s of server CPU"
+    )
 
 
 def _lost(result: Result, workload: Workload) -> str:
@@ -45,10 +54,8 @@ def _choose(candidates: list[Result]) -> tuple[Result, str]:
 
     fastest = min(candidates, key=latency)
     close = [r for r in candidates if latency(r) <= latency(fastest) * _NEARLY_AS_FAST + _SLACK]
-    cheapest = min(close, key=lambda r: r.cpu_seconds)
-    cheap = [
-        r for r in close if r.cpu_seconds <= cheapest.cpu_seconds / _CLEARLY_CHEAPER + _CPU_SLACK
-    ]
+    least = min(close, key=lambda r: r.cpu_seconds)
+    cheap = [r for r in close if r.cpu_seconds <= least.cpu_seconds / _CLEARLY_CHEAPER + _CPU_SLACK]
     choice = min(cheap, key=requests)
     if choice is fastest:
         why = [f"it had the lowest median latency ({_ms(latency(choice))})"]
@@ -57,12 +64,19 @@ def _choose(candidates: list[Result]) -> tuple[Result, str]:
             f"its median latency ({_ms(latency(choice))}) was close to the lowest "
             f"({fastest.model}: {_ms(latency(fastest))})"
         ]
+    cheapest = min(candidates, key=lambda r: r.cpu_seconds)
+    cpu = f"{choice.cpu_seconds:.3f} s"
     if choice is cheapest:
-        why.append(f"it cost the least server CPU ({choice.cpu_seconds:.3f} s)")
+        why.append(f"it cost the least server CPU ({cpu})")
+    elif choice.cpu_seconds <= cheapest.cpu_seconds / _CLEARLY_CHEAPER + _CPU_SLACK:
+        why.append(
+            f"its server CPU ({cpu}) was close to the least ({cheapest.model}: "
+            f"{cheapest.cpu_seconds:.3f} s)"
+        )
     else:
         why.append(
-            f"its server CPU ({choice.cpu_seconds:.3f} s) was close to the least "
-            f"({cheapest.model}: {cheapest.cpu_seconds:.3f} s)"
+            f"it cost more server CPU ({cpu}) than {cheapest.model} ({cheapest.cpu_seconds:.3f} "
+            f"s), which was slower ({_ms(latency(cheapest))})"
         )
     if len(cheap) > 1:
         why.append(f"it made the fewest requests per message ({requests(choice):.3f})")
@@ -72,22 +86,23 @@ def _choose(candidates: list[Result]) -> tuple[Result, str]:
 def _other(result: Result, workload: Workload) -> str:
     if result.dropped or result.missed:
         return f"{_lost(result, workload)}, so it fits only readers that may skip messages."
+    figures = _figures(result)
     if result.model == "long poll":
         return (
-            f"Long poll ({_ms(result.latency_p50)}, {result.requests_per_message or 0:.3f} "
-            "requests per message) is the choice when readers come and go and must resume "
-            "from where they left off."
+            f"Long poll ({figures}) is the choice when readers come and go and must resume from "
+            "where they left off."
         )
     if result.model == "poll":
-        empty = f", {result.empty_share:.0%} of them empty" if result.empty_share else ""
+        empty = (
+            f"; {result.empty_share:.0%} of its polls came back empty" if result.empty_share else ""
+        )
         return (
-            f"Poll made {result.requests_per_message or 0:.3f} requests per message{empty}, "
-            f"with a median latency of {_ms(result.latency_p50)}: its latency follows its "
-            "interval, and its cost the freshness asked of it."
+            f"Poll ({figures}{empty}) is for clients that can do nothing else: its latency "
+            "follows its interval, and its cost the freshness asked of it."
         )
     return (
-        f"Push ({_ms(result.latency_p50)}) needs every reader online and connected; choose its "
-        "overflow policy for slow readers."
+        f"Push ({figures}) needs every reader online and connected, and an overflow policy for "
+        "slow readers."
     )
 
 
@@ -99,9 +114,8 @@ def recommend(results: Sequence[Result], workload: Workload) -> str:
     if len(results) == 1:
         (only,) = results
         return (
-            f"Only {only.model} ran ({_ms(only.latency_p50)} median latency, "
-            f"{only.requests_per_message or 0:.3f} requests per message): run the other models "
-            "on the same workload to compare."
+            f"Only {only.model} ran ({_figures(only)}): run the other models on the same "
+            "workload to compare."
         )
     complete = [r for r in delivering if not r.dropped and not r.missed]
     choice, why = _choose(complete or delivering)

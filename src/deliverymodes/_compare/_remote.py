@@ -141,13 +141,16 @@ async def _http_readers(
         raise RuntimeError(
             'the http transport needs httpx: pip install "deliverymodes[compare]"'
         ) from None
-    counter = _counting_transport(httpx, workload.subscribers)
-    client = await stack.enter_async_context(
-        httpx.AsyncClient(transport=counter, timeout=httpx.Timeout(30.0, read=None))
-    )
-    channel = HttpRemote(f"http://127.0.0.1:{port}", client=client).channel("feed")
+    tally = _Tally()
+    counting = _counting_transport(httpx)
     subscribers = []
     for _ in range(workload.subscribers):
+        # Each reader has a client of its own, as each browser has: one shared connection pool
+        # looks at every connection on every request, and the load generator became the limit.
+        client = await stack.enter_async_context(
+            httpx.AsyncClient(transport=counting(tally), timeout=httpx.Timeout(30.0, read=None))
+        )
+        channel = HttpRemote(f"http://127.0.0.1:{port}", client=client).channel("feed")
         if model == "push":
             subscriber: Any = channel.events(EARLIEST)
         elif model == "poll":
@@ -157,44 +160,51 @@ async def _http_readers(
                 EARLIEST, wait=workload.max_wait, min_messages=workload.min_messages
             )
         subscribers.append(await stack.enter_async_context(subscriber))
-    return subscribers, lambda: counter.bytes
+    return subscribers, lambda: tally.bytes
 
 
-def _counting_transport(httpx: Any, connections: int) -> Any:
-    """An httpx transport that counts the bytes of requests and answers (headers included)."""
+class _Tally:
+    """Bytes on the wire, both ways, over every reader's connections."""
+
+    def __init__(self) -> None:
+        self.bytes = 0
+
+
+def _counting_transport(httpx: Any) -> Callable[[_Tally], Any]:
+    """A class of httpx transports that count the bytes of requests and answers (headers
+    included) into a tally."""
 
     def header_bytes(headers: list[tuple[bytes, bytes]]) -> int:
         return sum(len(name) + len(value) + 4 for name, value in headers)
 
     class Counted(httpx.AsyncByteStream):  # type: ignore[misc]
-        def __init__(self, inner: Any, owner: Any) -> None:
-            self._inner, self._owner = inner, owner
+        def __init__(self, inner: Any, tally: _Tally) -> None:
+            self._inner, self._tally = inner, tally
 
         async def __aiter__(self) -> Any:
             async for chunk in self._inner:
-                self._owner.bytes += len(chunk)
+                self._tally.bytes += len(chunk)
                 yield chunk
 
         async def aclose(self) -> None:
             await self._inner.aclose()
 
     class Counting(httpx.AsyncBaseTransport):  # type: ignore[misc]
-        def __init__(self) -> None:
-            limits = httpx.Limits(max_connections=connections + 10)
-            self._inner = httpx.AsyncHTTPTransport(limits=limits)
-            self.bytes = 0
+        def __init__(self, tally: _Tally) -> None:
+            self._inner = httpx.AsyncHTTPTransport()
+            self._tally = tally
 
         async def handle_async_request(self, request: Any) -> Any:
-            self.bytes += 16 + len(request.url.raw_path) + header_bytes(request.headers.raw)
+            self._tally.bytes += 16 + len(request.url.raw_path) + header_bytes(request.headers.raw)
             response = await self._inner.handle_async_request(request)
-            self.bytes += 17 + header_bytes(response.headers.raw)
-            response.stream = Counted(response.stream, self)
+            self._tally.bytes += 17 + header_bytes(response.headers.raw)
+            response.stream = Counted(response.stream, self._tally)
             return response
 
         async def aclose(self) -> None:
             await self._inner.aclose()
 
-    return Counting()
+    return Counting
 
 
 def _require_http() -> None:
