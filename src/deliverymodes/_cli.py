@@ -36,6 +36,8 @@ from ._compare._output import (
 
 __all__ = ["main"]
 
+#: Paragraphs and claim lines are wrapped to this width (the table is as wide as it needs).
+_WIDTH = 100
 #: The modules the http transport needs, and the extra that brings them.
 _HTTP_MODULES = ("hypercorn", "httpx")
 
@@ -224,13 +226,16 @@ def _report(
 
 def _print_tables(options: argparse.Namespace, points: list[Point]) -> None:
     def paragraph(text: str) -> str:
-        return textwrap.fill(text, width=100)
+        return textwrap.fill(text, width=_WIDTH)
+
+    def item(text: str) -> str:
+        return textwrap.fill(text, width=_WIDTH, initial_indent="- ", subsequent_indent="  ")
 
     if not options.sweep:
         for point in points:
             print(format_table(point.results) + "\n")
             for claim in point.claims:
-                print("- " + claim.line())
+                print(item(claim.line()))
             print("\n" + paragraph(point.recommendation))
         return
     name = options.sweep[0]
@@ -242,7 +247,7 @@ def _print_tables(options: argparse.Namespace, points: list[Point]) -> None:
     if lines:
         print(f"The claims across {name}:")
         for line in lines:
-            print("- " + line)
+            print(item(line))
 
 
 def _write_text(path: str, text: str) -> None:

@@ -93,13 +93,9 @@ def _other(result: Result, workload: Workload) -> str:
             "where they left off."
         )
     if result.model == "poll":
-        empty = (
-            f"; {result.empty_share:.0%} of its polls came back empty" if result.empty_share else ""
-        )
-        return (
-            f"Poll ({figures}{empty}) is for clients that can do nothing else: its latency "
-            "follows its interval, and its cost the freshness asked of it."
-        )
+        share = result.empty_share or 0.0
+        waste = f"; {share:.0%} of its polls came back empty" if share >= 0.5 else ""
+        return f"Poll ({figures}{waste}) is for clients that can do nothing else."
     return (
         f"Push ({figures}) needs every reader online and connected, and an overflow policy for "
         "slow readers."
