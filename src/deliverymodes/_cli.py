@@ -217,7 +217,8 @@ def _report(
         _print_tables(options, points)
     if options.plot and done:
         name = options.sweep[0]
-        if _write(options.plot, "--plot", lambda: plot(pyplot, options.plot, name, done)):
+        title = describe(base, options.models, options.sweep).replace("\n", "\n(") + ")"
+        if _write(options.plot, "--plot", lambda: plot(pyplot, options.plot, name, done, title)):
             print(f"\nplot written to {options.plot}", file=notes)
         else:
             ok = False

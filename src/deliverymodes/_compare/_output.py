@@ -190,11 +190,13 @@ def plot_formats(pyplot: Any) -> set[str]:
         pyplot.close(figure)
 
 
-def plot(pyplot: Any, path: str, sweep: str, done: Sequence[tuple[Any, Result]]) -> None:
-    """Latency and requests per message against the swept value, and the last point's CDF."""
+def plot(
+    pyplot: Any, path: str, sweep: str, done: Sequence[tuple[Any, Result]], title: str = ""
+) -> None:
+    """Latency and requests per message against the swept value, and the last point's CDF,
+    under ``title`` (the workload)."""
     plt = pyplot
-
-    figure, (latency, requests, cdf) = plt.subplots(1, 3, figsize=(15, 4.5))
+    figure, (latency, requests, cdf) = plt.subplots(1, 3, figsize=(15, 5))
     colours = dict(zip(MODELS, ("tab:blue", "tab:orange", "tab:green"), strict=True))
     for model in MODELS:
         points = [(value, result) for value, result in done if result.model == model]
@@ -204,26 +206,30 @@ def plot(pyplot: Any, path: str, sweep: str, done: Sequence[tuple[Any, Result]])
         colour = colours[model]
         p50 = [(r.latency_p50 or 0) * 1000 for _, r in points]
         p99 = [(r.latency_p99 or 0) * 1000 for _, r in points]
-        latency.plot(xs, p50, marker="o", color=colour, label=f"{model} p50")
-        latency.plot(xs, p99, marker="x", linestyle="--", color=colour, label=f"{model} p99")
+        latency.plot(xs, p50, marker="o", color=colour, label=model)
+        latency.plot(xs, p99, marker="x", linestyle="--", color=colour)
         per_message = [r.requests_per_message or 0 for _, r in points]
         requests.plot(xs, per_message, marker="o", color=colour, label=model)
         value, last = points[-1]
         if last.latencies:
             samples = [x * 1000 for x in last.latencies]
             shares = [(i + 1) / len(samples) for i in range(len(samples))]
-            cdf.plot(samples, shares, color=colour, label=f"{model} ({sweep} = {value})")
-    values = [value for value, _ in done if isinstance(value, (int, float))]
+            cdf.plot(samples, shares, color=colour, label=f"{model} ({sweep} = {show(value)})")
+    values = sorted({value for value, _ in done if isinstance(value, (int, float))})
     wide = bool(values) and min(values) > 0 and max(values) / min(values) >= 10
     for axes in (latency, requests):
         axes.set_xscale("log" if wide else "linear")
         axes.set_yscale("log")
-    latency.set(xlabel=sweep, ylabel="latency (ms)", title="end-to-end latency")
+        axes.set_xticks(values, [show(value) for value in values])
+        axes.xaxis.set_minor_locator(pyplot.NullLocator())
+    latency.set(xlabel=sweep, ylabel="latency (ms)", title="latency: p50 (solid), p99 (dashed)")
     requests.set(xlabel=sweep, ylabel="requests per delivered message", title="requests")
     cdf.set(xlabel="latency (ms)", ylabel="share of messages", title="latency CDF", xscale="log")
     for axes in (latency, requests, cdf):
         axes.legend(fontsize="small")
         axes.grid(alpha=0.3)
+    if title:
+        figure.suptitle(title, fontsize="medium")
     figure.tight_layout()
     try:
         figure.savefig(path, dpi=110)
