@@ -70,11 +70,9 @@ async def test_every_model_in_memory_accounts_for_every_message(model: str) -> N
 
 @pytest.mark.parametrize("transport", ["tcp", "http"])
 @pytest.mark.parametrize("model", MODELS)
-def test_every_model_over_remote_transports(model: str, transport: str) -> None:
-    import anyio
-
+async def test_every_model_over_remote_transports(model: str, transport: str) -> None:
     workload = Workload(**SHORT, transport=transport)  # type: ignore[arg-type]
-    result = anyio.run(run_model, model, workload)
+    result = await run_model(model, workload)
     check_consistency(result, workload)
     assert result.bytes_per_message is not None
     assert result.bytes_per_message > 0
@@ -163,15 +161,13 @@ def test_module_entry_point_and_ctrl_c() -> None:
 
 @pytest.mark.parametrize("transport", ["memory", "tcp", "http"])
 @pytest.mark.parametrize("model", MODELS)
-def test_peak_buffered_counts_every_unread_copy_the_same_way_everywhere(
+async def test_peak_buffered_counts_every_unread_copy_the_same_way_everywhere(
     model: str, transport: str
 ) -> None:
     """One burst, published without a pause: when its last message is published no reader can
     have received any of it yet, wherever the messages wait (push buffer, retention log, socket,
     HTTP response), so the peak is the whole burst once per subscriber, exactly."""
-    import anyio
-
     workload = Workload(subscribers=3, messages=4, burst=4, rate=1000.0, transport=transport)
-    result = anyio.run(run_model, model, workload)
+    result = await run_model(model, workload)
     assert result.published == 4
     assert result.peak_buffered == 4 * 3

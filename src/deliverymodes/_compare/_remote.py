@@ -178,13 +178,21 @@ def _counting_transport(httpx: Any) -> Callable[[_Tally], Any]:
         return sum(len(name) + len(value) + 4 for name, value in headers)
 
     class Counted(httpx.AsyncByteStream):  # type: ignore[misc]
+        """The answer's body, counted as it is read. An iterator rather than an async generator:
+        a stream left early (SSE) leaves no generator for trio to finalise."""
+
         def __init__(self, inner: Any, tally: _Tally) -> None:
             self._inner, self._tally = inner, tally
+            self._chunks: Any = None
 
-        async def __aiter__(self) -> Any:
-            async for chunk in self._inner:
-                self._tally.bytes += len(chunk)
-                yield chunk
+        def __aiter__(self) -> Any:
+            self._chunks = self._inner.__aiter__()
+            return self
+
+        async def __anext__(self) -> bytes:
+            chunk: bytes = await self._chunks.__anext__()
+            self._tally.bytes += len(chunk)
+            return chunk
 
         async def aclose(self) -> None:
             await self._inner.aclose()
