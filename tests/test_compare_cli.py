@@ -192,3 +192,15 @@ def test_an_unknown_option_shows_the_usage_of_compare(capsys: pytest.CaptureFixt
     err = capsys.readouterr().err
     assert err.startswith("usage: deliverymodes compare")
     assert "unrecognized arguments: --frobnicate" in err
+
+
+def test_the_plot_is_written_at_the_path_given_even_without_an_extension(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "runs.v2"
+    folder.mkdir()
+    target = folder / "plot"
+    arguments = ["--sweep", "rate=50,100", "--models", "push", *QUICK, "--plot", str(target)]
+    assert main(["compare", *arguments]) == 0
+    assert target.read_bytes().startswith(b"\x89PNG")
+    assert f"plot written to {target}\n" in capsys.readouterr().out

@@ -14,6 +14,7 @@ import sys
 import textwrap
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, NoReturn
 
 import anyio
@@ -38,7 +39,7 @@ __all__ = ["main"]
 
 #: Paragraphs and claim lines are wrapped to this width (the table is as wide as it needs).
 _WIDTH = 100
-#: The modules the http transport needs, and the extra that brings them.
+#: The modules the http transport needs (the "compare" extra brings them).
 _HTTP_MODULES = ("hypercorn", "httpx")
 
 
@@ -85,7 +86,7 @@ def _check_before_measuring(compare: argparse.ArgumentParser, options: argparse.
         pyplot = load_pyplot()
         if pyplot is None:
             refuse('--plot needs matplotlib: pip install "deliverymodes[plot]"')
-        suffix = options.plot.rpartition(".")[2].lower() if "." in options.plot else "png"
+        suffix = Path(options.plot).suffix.lstrip(".").lower() or "png"  # matplotlib's default
         formats = plot_formats(pyplot)
         if suffix not in formats:
             refuse(
@@ -99,7 +100,7 @@ def _check_before_measuring(compare: argparse.ArgumentParser, options: argparse.
         problem = check_writable(path)
         if problem:
             refuse(f"{option}: {problem}")
-    if len(outputs) == 2 and outputs[0][1] == outputs[1][1]:
+    if len({Path(path).resolve() for _, path in outputs}) < len(outputs):
         refuse("--json and --plot name the same file")
     return pyplot
 

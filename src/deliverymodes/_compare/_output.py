@@ -232,6 +232,7 @@ def plot(
         figure.suptitle(title, fontsize="medium")
     figure.tight_layout()
     try:
-        figure.savefig(path, dpi=110)
+        # The format named, so that a name without an extension is written as it is, in PNG.
+        figure.savefig(path, dpi=110, format=Path(path).suffix.lstrip(".").lower() or "png")
     finally:
         plt.close(figure)
