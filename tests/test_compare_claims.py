@@ -94,10 +94,22 @@ def test_throughput_is_judged_only_when_the_publisher_goes_flat_out() -> None:
     assert "%" not in claim.line()
 
 
+def test_figures_within_five_percent_are_about_as_many_and_not_fewer() -> None:
+    poll = result("poll", requests_per_message=0.210)
+    long = result("long poll", requests_per_message=0.205)
+    (claim,) = [c for c in claims([poll, long], PACED) if "requests" in c.statement]
+    assert claim.verdict is Verdict.FAILS
+    assert claim.detail == "they make about as many: 0.205 against 0.210"
+    push = result("push", throughput=1000.0)
+    long = result("long poll", throughput=1020.0)
+    (claim,) = [c for c in claims([push, long], FLAT_OUT) if "per second" in c.statement]
+    assert claim.verdict is Verdict.FAILS
+    assert claim.detail == "push and long poll deliver about as many: 1,000/s and 1,020/s"
+
+
 def test_claims_about_waiting_are_not_judged_when_messages_are_always_waiting() -> None:
-    found = verdicts(
-        [result("push"), result("poll", empty_share=0.04), result("long poll")], FLAT_OUT
-    )
+    push = result("push", throughput=900_000.0)
+    found = verdicts([push, result("poll", empty_share=0.04), result("long poll")], FLAT_OUT)
     assert found == {
         "push has the lowest median latency": Verdict.HOLDS,
         "long poll makes fewer requests per message than poll": Verdict.NOT_JUDGED,

@@ -5,8 +5,10 @@
 3. most polls come back empty;
 4. push delivers the most messages per second.
 
-A claim is checked only when the models it names ran and delivered something, and judged only
-where the workload makes it meaningful; otherwise it says why it is not judged.
+A claim is printed only when the models it names ran. It is judged only where the workload makes
+it meaningful and those models delivered something; otherwise it says why it is not judged. A
+ratio reads as the larger figure over the smaller; within 5 % it is "about as many", which does
+not count as fewer or more.
 """
 
 from __future__ import annotations
@@ -59,10 +61,12 @@ class Claim:
         return {"claim": self.statement, "verdict": self.verdict.value, "detail": self.detail}
 
 
-def _times(larger: float, smaller: float) -> str:
-    """How many times ``smaller`` ``larger`` is, for "… makes 3.2x as many"; ``larger`` >= it."""
-    ratio = larger / smaller if smaller else float("inf")
-    return "about as many" if ratio < 1.05 else f"{ratio:.1f}x as many"
+#: Figures closer than this ratio are "about as many": neither is fewer, neither is more.
+_SAME = 1.05
+
+
+def _ratio(larger: float, smaller: float) -> float:
+    return larger / smaller if smaller else float("inf")
 
 
 def _ms(seconds: float) -> str:
@@ -109,13 +113,17 @@ def _fewer_requests(by_model: dict[str, Result], ran: set[str], workload: Worklo
     if poll is None or long is None or not poll.requests_per_message:
         return Claim(statement, Verdict.NOT_JUDGED, _NOTHING)
     p, q = poll.requests_per_message, long.requests_per_message or 0.0
-    if q < p:
+    if _ratio(p, q) >= _SAME:
         return Claim(
-            statement, Verdict.HOLDS, f"poll makes {_times(p, q)}: {p:.3f} against {q:.3f}"
+            statement,
+            Verdict.HOLDS,
+            f"poll makes {_ratio(p, q):.1f}x as many: {p:.3f} against {q:.3f}",
         )
-    return Claim(
-        statement, Verdict.FAILS, f"long poll makes {_times(q, p)}: {q:.3f} against {p:.3f}"
-    )
+    if _ratio(q, p) >= _SAME:
+        detail = f"long poll makes {_ratio(q, p):.1f}x as many: {q:.3f} against {p:.3f}"
+    else:
+        detail = f"they make about as many: {q:.3f} against {p:.3f}"
+    return Claim(statement, Verdict.FAILS, detail)
 
 
 def _empty_polls(by_model: dict[str, Result], ran: set[str], workload: Workload) -> Claim | None:
@@ -145,12 +153,14 @@ def _most_throughput(
     push = rates.pop("push")
     other = max(rates, key=lambda m: rates[m])
     best = rates[other]
-    if push >= best:
-        detail = (
-            f"push delivers {_times(push, best)} as {other}: {push:,.0f}/s against {best:,.0f}/s"
-        )
+    figures = f"{max(push, best):,.0f}/s against {min(push, best):,.0f}/s"
+    if _ratio(push, best) >= _SAME:
+        detail = f"push delivers {_ratio(push, best):.1f}x as many as {other}: {figures}"
         return Claim(statement, Verdict.HOLDS, detail)
-    detail = f"{other} delivers {_times(best, push)} as push: {best:,.0f}/s against {push:,.0f}/s"
+    if _ratio(best, push) >= _SAME:
+        detail = f"{other} delivers {_ratio(best, push):.1f}x as many as push: {figures}"
+    else:
+        detail = f"push and {other} deliver about as many: {push:,.0f}/s and {best:,.0f}/s"
     return Claim(statement, Verdict.FAILS, detail)
 
 
