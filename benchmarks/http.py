@@ -57,7 +57,8 @@ def models(rate: float) -> dict[str, dict[str, Any]]:
 
 
 def target_models(rate: float) -> set[str]:
-    """The settings the issue's targets are checked with: half a second of messages a batch."""
+    """The settings the targets are checked with (see ``verdicts``): half a second of messages a
+    batch."""
     return {name for name in models(rate) if name.endswith("/500ms")}
 
 
@@ -300,7 +301,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def verdicts(rows: list[dict[str, Any]], targets: set[str]) -> str:
-    """The issue's targets, checked against this run for the settings in ``targets`` (those
+    """The targets set for HTTP delivery (nothing lost in any model; long poll at most 0.2
+    requests per delivered message; SSE and long poll at most a tenth of a fresh poll's server CPU
+    per delivered message), checked against this run for the settings in ``targets`` (those
     chosen for the rate); the other settings are reported for comparison."""
     by_model = {row["model"]: row for row in rows}
     cpu = {model: row["server CPU µs/message"] for model, row in by_model.items()}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ast
 import re
+import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -134,3 +136,109 @@ def test_benchmark_script_runs(command: str, expected: str) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert expected in result.stdout
+
+
+def unused_imports(code: str) -> set[str]:
+    tree = ast.parse(code)
+    imported = {
+        (alias.asname or alias.name).split(".")[0]
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.Import, ast.ImportFrom))
+        for alias in node.names
+    }
+    used = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
+    return imported - used
+
+
+@pytest.mark.parametrize("index", range(len(README_OUTPUTS)))
+def test_readme_examples_import_only_what_they_use(index: int) -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    code = re.findall(r"```python\n(.*?)```", readme, flags=re.DOTALL)
+    assert unused_imports(code[index]) == set()
+
+
+def run_without(module: str, code: str) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` in a fresh interpreter where ``module`` cannot be imported."""
+    return subprocess.run(
+        [sys.executable, "-c", f"import sys; sys.modules[{module!r}] = None\n{code}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        check=False,
+    )
+
+
+def test_http_clients_without_httpx_say_which_extra_to_install() -> None:
+    result = run_without("httpx", "from deliverymodes.http import HttpRemote")
+    assert result.returncode == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert last == (
+        'ModuleNotFoundError: HttpRemote needs httpx: pip install "deliverymodes[http]"'
+    )
+
+
+def test_the_http_app_needs_no_httpx() -> None:
+    result = run_without("httpx", "from deliverymodes.http import HttpApp; print(HttpApp)")
+    assert result.returncode == 0, result.stderr
+    result = run_without("httpx", "import deliverymodes.http as h; h.NoSuchName")
+    assert "AttributeError: module 'deliverymodes.http' has no attribute 'NoSuchName'" in (
+        result.stderr
+    )
+
+
+WEB_EXAMPLE = ROOT / "examples" / "price_ticker_web" / "server.py"
+
+
+def test_web_example_without_hypercorn_says_what_to_install() -> None:
+    code = f"import runpy; runpy.run_path({str(WEB_EXAMPLE)!r}, run_name='__main__')"
+    result = run_without("hypercorn", code)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "needs an ASGI server: pip install hypercorn" in result.stderr
+
+
+def test_web_example_stops_cleanly_on_ctrl_c() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen(
+        [sys.executable, str(WEB_EXAMPLE), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        assert process.stdout.readline().startswith("serving")  # Ctrl-C is watched from here
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=30)
+    finally:
+        process.kill()
+        process.wait()
+    assert process.returncode == 0, err
+    assert "Traceback" not in err
+    assert "stopping" in out
+
+
+#: Where requirements came from is no part of the project: no file speaks of one as a source.
+#: (The character classes keep this pattern from matching itself.)
+OUTSIDE_WORDING = re.compile(r"\b(b[r]ief|i[s]sues?)\b", flags=re.IGNORECASE)
+PROJECT_FILES = [
+    ROOT / name for name in ("README.md", "CHANGELOG.md", "pyproject.toml", ".ci/run")
+] + [
+    path
+    for folder in ("src", "docs", "examples", "benchmarks", "tests")
+    for path in sorted((ROOT / folder).rglob("*"))
+    if path.suffix in {".py", ".md", ".html", ".toml", ".txt"}
+]
+
+
+def test_no_file_speaks_of_requirements_from_outside_the_project() -> None:
+    found = []
+    for path in PROJECT_FILES:
+        text = path.read_text(encoding="utf-8")
+        for match in OUTSIDE_WORDING.finditer(text):
+            line = text.count("\n", 0, match.start()) + 1
+            found.append(f"{path.relative_to(ROOT)}:{line}: {match.group(0)}")
+    assert found == []

@@ -4,8 +4,8 @@ A simulated market publishes prices to one long-poll channel; ``HttpApp`` serves
 ``/api`` in every model, and ``/`` serves a page where the viewer picks the model and sees, as it
 happens, how many requests it costs and how many come back empty.
 
-Run: python examples/price_ticker_web/server.py   (then open http://127.0.0.1:8000/)
-Needs an ASGI server: pip install hypercorn
+Run: python examples/price_ticker_web/server.py   (then open http://127.0.0.1:8000/; Ctrl-C stops)
+Needs an ASGI server: pip install hypercorn (or "deliverymodes[compare]", which brings it)
 """
 
 from __future__ import annotations
@@ -13,12 +13,20 @@ from __future__ import annotations
 import argparse
 import contextlib
 import random
+import signal
+import sys
 from pathlib import Path
 from typing import Any
 
 import anyio
-import hypercorn.asyncio
-from hypercorn.config import Config
+
+try:
+    import hypercorn.asyncio
+    from hypercorn.config import Config
+except ImportError:
+    sys.exit(
+        'This example needs an ASGI server: pip install hypercorn (or "deliverymodes[compare]")'
+    )
 
 from deliverymodes import ChannelClosed, HttpApp, LongPollChannel, Retention
 
@@ -74,17 +82,18 @@ async def main(port: int, rate: float, duration: float | None) -> None:
     config.graceful_timeout = 1.0
     stop = anyio.Event()
 
-    async def stop_after(seconds: float) -> None:
-        await anyio.sleep(seconds)
-        await prices.aclose()  # streams and long polls end cleanly
+    async def stop_on_ctrl_c_or_after(seconds: float | None) -> None:
+        with anyio.open_signal_receiver(signal.SIGINT) as signals, anyio.move_on_after(seconds):
+            print(f"serving http://127.0.0.1:{port}/  (pick a model on the page)", flush=True)
+            async for _ in signals:
+                print("stopping", flush=True)
+                break
+        await prices.aclose()  # streams and long polls end cleanly; the market stops
         stop.set()
 
-    print(f"serving http://127.0.0.1:{port}/  (pick a model on the page)", flush=True)
     async with anyio.create_task_group() as tg:
         tg.start_soon(market, prices, rate)
-        if duration is not None:
-            tg.start_soon(stop_after, duration)
-        # The market stops by itself once the channel is closed.
+        tg.start_soon(stop_on_ctrl_c_or_after, duration)
         await hypercorn.asyncio.serve(site, config, shutdown_trigger=stop.wait)  # type: ignore[arg-type]
 
 

@@ -13,7 +13,10 @@ from typing import Any
 
 import anyio
 
-from ._compare import (
+from .._core import EARLIEST
+from .._remote import connect_tcp, serve_tcp
+from .._wire import BytesCodec
+from ._run import (
     Progress,
     Result,
     Workload,
@@ -21,12 +24,10 @@ from ._compare import (
     make_result,
     publish_workload,
     read_all,
+    report_progress,
     requests_made,
     slow_count,
 )
-from ._core import EARLIEST
-from ._remote import connect_tcp, serve_tcp
-from ._wire import BytesCodec
 
 __all__ = ["run_remote"]
 
@@ -34,9 +35,10 @@ __all__ = ["run_remote"]
 class _Server:
     """The serving side, run by ``anyio.run`` in its own thread."""
 
-    def __init__(self, model: str, workload: Workload) -> None:
+    def __init__(self, model: str, workload: Workload, progress: Progress) -> None:
         self.model = model
         self.workload = workload
+        self.progress = progress
         self.ready = threading.Event()
         self.go = threading.Event()
         self.readers_done = threading.Event()
@@ -76,7 +78,7 @@ class _Server:
             def stop() -> bool:
                 return workload.messages is None and time.monotonic() >= deadline
 
-            await publish_workload(channel, workload, payload, stop)
+            await publish_workload(channel, workload, payload, stop, self.progress.recorder)
             await channel.aclose()
             await anyio.to_thread.run_sync(self.readers_done.wait)
             self.cpu = time.thread_time() - cpu_before
@@ -91,7 +93,7 @@ class _Server:
             raise RuntimeError(
                 'the http transport needs an ASGI server: pip install "deliverymodes[compare]"'
             ) from None
-        from ._http import HttpApp  # noqa: PLC0415
+        from .._http import HttpApp  # noqa: PLC0415
 
         listener = socket.socket()
         listener.bind(("127.0.0.1", 0))
@@ -134,18 +136,21 @@ async def _http_readers(
     try:
         import httpx  # noqa: PLC0415 - an optional dependency
 
-        from .http import HttpRemote  # noqa: PLC0415
+        from ..http import HttpRemote  # noqa: PLC0415
     except ImportError:
         raise RuntimeError(
             'the http transport needs httpx: pip install "deliverymodes[compare]"'
         ) from None
-    counter = _counting_transport(httpx, workload.subscribers)
-    client = await stack.enter_async_context(
-        httpx.AsyncClient(transport=counter, timeout=httpx.Timeout(30.0, read=None))
-    )
-    channel = HttpRemote(f"http://127.0.0.1:{port}", client=client).channel("feed")
+    tally = _Tally()
+    counting = _counting_transport(httpx)
     subscribers = []
     for _ in range(workload.subscribers):
+        # Each reader has a client of its own, as each browser has: one shared connection pool
+        # looks at every connection on every request, and the load generator became the limit.
+        client = await stack.enter_async_context(
+            httpx.AsyncClient(transport=counting(tally), timeout=httpx.Timeout(30.0, read=None))
+        )
+        channel = HttpRemote(f"http://127.0.0.1:{port}", client=client).channel("feed")
         if model == "push":
             subscriber: Any = channel.events(EARLIEST)
         elif model == "poll":
@@ -155,44 +160,59 @@ async def _http_readers(
                 EARLIEST, wait=workload.max_wait, min_messages=workload.min_messages
             )
         subscribers.append(await stack.enter_async_context(subscriber))
-    return subscribers, lambda: counter.bytes
+    return subscribers, lambda: tally.bytes
 
 
-def _counting_transport(httpx: Any, connections: int) -> Any:
-    """An httpx transport that counts the bytes of requests and answers (headers included)."""
+class _Tally:
+    """Bytes on the wire, both ways, over every reader's connections."""
+
+    def __init__(self) -> None:
+        self.bytes = 0
+
+
+def _counting_transport(httpx: Any) -> Callable[[_Tally], Any]:
+    """A class of httpx transports that count the bytes of requests and answers (headers
+    included) into a tally."""
 
     def header_bytes(headers: list[tuple[bytes, bytes]]) -> int:
         return sum(len(name) + len(value) + 4 for name, value in headers)
 
     class Counted(httpx.AsyncByteStream):  # type: ignore[misc]
-        def __init__(self, inner: Any, owner: Any) -> None:
-            self._inner, self._owner = inner, owner
+        """The answer's body, counted as it is read. An iterator rather than an async generator:
+        a stream left early (SSE) leaves no generator for trio to finalise."""
 
-        async def __aiter__(self) -> Any:
-            async for chunk in self._inner:
-                self._owner.bytes += len(chunk)
-                yield chunk
+        def __init__(self, inner: Any, tally: _Tally) -> None:
+            self._inner, self._tally = inner, tally
+            self._chunks: Any = None
+
+        def __aiter__(self) -> Any:
+            self._chunks = self._inner.__aiter__()
+            return self
+
+        async def __anext__(self) -> bytes:
+            chunk: bytes = await self._chunks.__anext__()
+            self._tally.bytes += len(chunk)
+            return chunk
 
         async def aclose(self) -> None:
             await self._inner.aclose()
 
     class Counting(httpx.AsyncBaseTransport):  # type: ignore[misc]
-        def __init__(self) -> None:
-            limits = httpx.Limits(max_connections=connections + 10)
-            self._inner = httpx.AsyncHTTPTransport(limits=limits)
-            self.bytes = 0
+        def __init__(self, tally: _Tally) -> None:
+            self._inner = httpx.AsyncHTTPTransport()
+            self._tally = tally
 
         async def handle_async_request(self, request: Any) -> Any:
-            self.bytes += 16 + len(request.url.raw_path) + header_bytes(request.headers.raw)
+            self._tally.bytes += 16 + len(request.url.raw_path) + header_bytes(request.headers.raw)
             response = await self._inner.handle_async_request(request)
-            self.bytes += 17 + header_bytes(response.headers.raw)
-            response.stream = Counted(response.stream, self)
+            self._tally.bytes += 17 + header_bytes(response.headers.raw)
+            response.stream = Counted(response.stream, self._tally)
             return response
 
         async def aclose(self) -> None:
             await self._inner.aclose()
 
-    return Counting()
+    return Counting
 
 
 def _require_http() -> None:
@@ -211,33 +231,23 @@ async def run_remote(
 ) -> Result:
     if workload.transport == "http":
         _require_http()
-    server = _Server(model, workload)
+    progress = Progress(model, workload)
+    recorder = progress.recorder
+    server = _Server(model, workload, progress)
     thread = threading.Thread(target=server.run, name="deliverymodes-compare-server", daemon=True)
     thread.start()
     await anyio.to_thread.run_sync(server.ready.wait)
     if server.error is not None:
         raise server.error
-    progress = Progress(model)
-    recorder = progress.recorder
     slow = slow_count(workload)
-    peak = 0
     try:
         async with AsyncExitStack() as stack:
             make = _tcp_readers if workload.transport == "tcp" else _http_readers
             subscribers, wire_bytes = await make(model, workload, server.port, stack)
             started = time.monotonic()
             server.go.set()
-
-            async def watch() -> None:
-                nonlocal peak
-                while True:
-                    peak = max(peak, sum(s.statistics().lag for s in subscribers))
-                    if on_progress is not None:
-                        on_progress(progress)
-                    await anyio.sleep(0.01)
-
             async with anyio.create_task_group() as watching:
-                watching.start_soon(watch)
+                watching.start_soon(report_progress, progress, on_progress)
                 async with anyio.create_task_group() as readers:  # they end with the channel
                     for index, subscriber in enumerate(subscribers):
                         delay = workload.slow_delay if index < slow else None
@@ -266,7 +276,6 @@ async def run_remote(
         requests=requests_made(model, stats),
         empty=sum(s.empty_polls for s in stats),
         wire_bytes=total_bytes,
-        peak=peak,
         cpu=server.cpu,
         elapsed=elapsed,
         recorder=recorder,

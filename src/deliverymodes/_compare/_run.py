@@ -1,8 +1,8 @@
-"""``deliverymodes compare``: one workload under each delivery model, and what each costs.
+"""The engine of ``compare``: a workload, its publisher and readers, and the measurements.
 
-The engine: a publisher following the workload (rate, bursts, payload size), readers of each
-model reading it (some of them slow), and the measurements (latency, requests, empty answers,
-bytes on the wire, drops, misses, peak buffered, CPU of the serving side).
+A publisher follows the workload (rate, bursts, payload size); readers of one model read it (some
+of them slow); the measurements are latency, requests, empty answers, bytes on the wire, drops,
+misses, peak buffered and the serving side's CPU.
 """
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ from typing import Any
 import anyio
 import attrs
 
-from ._core import EARLIEST, Overflow, Retention, check_count, count_validator, seconds_validator
-from ._defaults import DEFAULT_BUFFER_SIZE
-from ._exceptions import ChannelClosed, SlowConsumer
-from ._longpoll import LongPollChannel
-from ._poll import PollChannel
-from ._push import PushChannel
+from .._core import EARLIEST, Overflow, Retention, check_count, count_validator, seconds_validator
+from .._defaults import DEFAULT_BUFFER_SIZE
+from .._exceptions import ChannelClosed, SlowConsumer
+from .._longpoll import LongPollChannel
+from .._poll import PollChannel
+from .._push import PushChannel
 
 __all__ = ["MODELS", "TRANSPORTS", "Progress", "Result", "Workload", "run_model"]
 
@@ -29,8 +29,8 @@ MODELS = ("push", "poll", "long poll")
 TRANSPORTS = ("memory", "tcp", "http")
 #: Latency samples kept per model for percentiles and the CDF (a uniform subsample beyond it).
 _SAMPLES = 20_000
-#: How often the peak of buffered messages is sampled, in seconds.
-_SAMPLE_EVERY = 0.01
+#: How often the progress line is given the counts, in seconds.
+_PROGRESS_EVERY = 0.1
 
 
 def _fraction(_instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
@@ -64,6 +64,8 @@ class Workload:
             raise ValueError(
                 f"rate must be a positive number of messages per second, got {self.rate}"
             )
+        if self.duration == 0:
+            raise ValueError("duration must be a positive number of seconds, got 0")
         if self.messages is not None:
             check_count("messages", self.messages)
         if self.transport not in TRANSPORTS:
@@ -92,7 +94,7 @@ class Result:
     empty_responses: int
     empty_share: float | None
     bytes_per_message: float | None  #: on the wire; None in memory
-    peak_buffered: int
+    peak_buffered: int  #: the most unread copies at once, over all subscribers (see _Recorder)
     cpu_seconds: float  #: of the serving side (in memory: the whole process)
     per_subscriber: tuple[tuple[int, int, int], ...]  #: (delivered, dropped, missed) each
     latencies: tuple[float, ...] = attrs.field(repr=False)  #: a sample, for the CDF
@@ -111,14 +113,35 @@ def _percentile(ordered: list[float], share: float) -> float | None:
 
 
 class _Recorder:
-    """What the readers saw: end-to-end latencies (a uniform reservoir sample) and a count."""
+    """What the readers saw: end-to-end latencies (a uniform reservoir sample), a count, and the
+    peak of messages buffered.
 
-    def __init__(self) -> None:
+    Buffered means published and not yet in its reader's hands, wherever it waits (a push buffer,
+    a retention log, a socket, an HTTP response), counted once per subscriber that still has to
+    receive it. A reader has dealt with every offset below the last one it received (received,
+    or dropped or missed if it skipped them), so the count is ``readers * published - sum(last
+    offset received + 1)``. It grows only when a message is published, so checking it at every
+    publish gives the exact peak, the same way for every model and transport. The publisher may
+    run in another thread (remote transports): each counter has one writer.
+    """
+
+    def __init__(self, readers: int) -> None:
         self.latencies: list[float] = []
         self.seen = 0
+        self.peak_buffered = 0
+        self._readers = readers  # still reading
+        self._published = 0
+        self._reached = 0  # Σ over the readers still reading of (last offset received + 1)
         self._random = random.Random(0)
 
-    def record(self, published_at: float) -> None:
+    def on_publish(self) -> None:
+        self._published += 1
+        buffered = self._readers * self._published - self._reached
+        self.peak_buffered = max(self.peak_buffered, buffered)
+
+    def record(self, published_at: float, advanced: int) -> None:
+        """A message received, ``advanced`` offsets past the reader's previous one."""
+        self._reached += advanced
         latency = max(0.0, time.time() - published_at)
         self.seen += 1
         if len(self.latencies) < _SAMPLES:
@@ -127,6 +150,11 @@ class _Recorder:
             slot = self._random.randrange(self.seen)
             if slot < _SAMPLES:
                 self.latencies[slot] = latency
+
+    def reader_done(self, reached: int) -> None:
+        """A reader stopped (the channel closed, or it was disconnected): it waits for no more."""
+        self._readers -= 1
+        self._reached -= reached
 
 
 def make_channel(model: str, workload: Workload) -> Any:
@@ -139,7 +167,11 @@ def make_channel(model: str, workload: Workload) -> Any:
 
 
 async def publish_workload(
-    channel: Any, workload: Workload, payload: bytes, stop: Callable[[], bool]
+    channel: Any,
+    workload: Workload,
+    payload: bytes,
+    stop: Callable[[], bool],
+    recorder: _Recorder,
 ) -> None:
     """Publish in bursts at the workload's average rate, until the count or time is reached."""
     published = 0
@@ -150,6 +182,7 @@ async def publish_workload(
             if workload.messages is not None and published >= workload.messages:
                 return
             await channel.publish(payload)
+            recorder.on_publish()
             published += 1
         if gap is not None:
             next_burst += gap
@@ -159,22 +192,37 @@ async def publish_workload(
 
 
 async def read_all(subscriber: Any, recorder: _Recorder, delay: float | None) -> None:
+    reached = 0  # every offset below it was received, dropped or missed
     try:
         async for message in subscriber:
-            recorder.record(message.published_at)
+            recorder.record(message.published_at, message.offset + 1 - reached)
+            reached = message.offset + 1
             if delay:
                 await anyio.sleep(delay)
     except (SlowConsumer, ChannelClosed):
         pass
+    finally:
+        recorder.reader_done(reached)
 
 
 class Progress:
     """Counts shared with the progress line."""
 
-    def __init__(self, model: str) -> None:
+    def __init__(self, model: str, workload: Workload) -> None:
         self.model = model
         self.started = time.monotonic()
-        self.recorder = _Recorder()
+        self.recorder = _Recorder(workload.subscribers)
+
+
+async def report_progress(
+    progress: Progress, on_progress: Callable[[Progress], None] | None
+) -> None:
+    """Hand the counts to ``on_progress`` now and then, until cancelled."""
+    if on_progress is None:
+        return
+    while True:
+        on_progress(progress)
+        await anyio.sleep(_PROGRESS_EVERY)
 
 
 async def run_model(
@@ -185,7 +233,7 @@ async def run_model(
         raise ValueError(f"model must be one of {', '.join(MODELS)}, got {model!r}")
     if workload.transport == "memory":
         return await _run_in_memory(model, workload, on_progress)
-    from ._compare_remote import run_remote  # noqa: PLC0415 - only for remote transports
+    from ._remote import run_remote  # noqa: PLC0415 - only for remote transports
 
     return await run_remote(model, workload, on_progress)
 
@@ -214,39 +262,24 @@ async def _run_in_memory(
 ) -> Result:
     channel = make_channel(model, workload)
     subscribers = [_subscribe(channel, model, workload) for _ in range(workload.subscribers)]
-    progress = Progress(model)
+    progress = Progress(model, workload)
     recorder = progress.recorder
     slow = slow_count(workload)
-    peak = 0
     payload = b"x" * workload.payload_size
     deadline = time.monotonic() + workload.duration
     cpu_before, started = time.process_time(), time.monotonic()
-
-    def lag() -> int:
-        return sum(s.statistics().lag for s in subscribers)
-
     async with anyio.create_task_group() as readers:
         for index, subscriber in enumerate(subscribers):
             delay = workload.slow_delay if index < slow else None
             readers.start_soon(read_all, subscriber, recorder, delay)
         async with anyio.create_task_group() as publishing:
-
-            async def watch() -> None:
-                nonlocal peak
-                while True:
-                    peak = max(peak, lag())
-                    if on_progress is not None:
-                        on_progress(progress)
-                    await anyio.sleep(_SAMPLE_EVERY)
-
-            publishing.start_soon(watch)
+            publishing.start_soon(report_progress, progress, on_progress)
             stop = (
                 (lambda: False)
                 if workload.messages is not None
                 else (lambda: time.monotonic() >= deadline)
             )
-            await publish_workload(channel, workload, payload, stop)
-            peak = max(peak, lag())
+            await publish_workload(channel, workload, payload, stop, recorder)
             publishing.cancel_scope.cancel()
         await channel.aclose()  # readers drain what is theirs, then end
     elapsed = time.monotonic() - started
@@ -263,7 +296,6 @@ async def _run_in_memory(
         requests=requests_made(model, stats),
         empty=sum(s.empty_polls for s in stats),
         wire_bytes=None,
-        peak=peak,
         cpu=cpu,
         elapsed=elapsed,
         recorder=recorder,
@@ -279,7 +311,6 @@ def make_result(
     requests: int,
     empty: int,
     wire_bytes: int | None,
-    peak: int,
     cpu: float,
     elapsed: float,
     recorder: _Recorder,
@@ -303,7 +334,7 @@ def make_result(
         empty_responses=empty,
         empty_share=empty / requests if requests else None,
         bytes_per_message=None if wire_bytes is None or not delivered else wire_bytes / delivered,
-        peak_buffered=peak,
+        peak_buffered=recorder.peak_buffered,
         cpu_seconds=cpu,
         per_subscriber=tuple(per_subscriber),
         latencies=tuple(ordered[:: max(1, len(ordered) // 2000)]),
