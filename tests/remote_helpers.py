@@ -87,12 +87,13 @@ class RawClient:
         data = [f if isinstance(f, bytes) else wire.encode(f) for f in frames]
         await self.stream.send(b"".join(data))
 
-    async def next(self) -> wire.Event | None:
-        """The next frame from the server (KEEPALIVE skipped); None at the end of the stream."""
+    async def next(self, *, keepalives: bool = False) -> wire.Event | None:
+        """The next frame from the server (KEEPALIVE skipped unless ``keepalives``); None at the
+        end of the stream."""
         while True:
             event = self.decoder.next_event()
             if event is not None:
-                if isinstance(event, wire.Keepalive):
+                if isinstance(event, wire.Keepalive) and not keepalives:
                     continue
                 return event
             try:

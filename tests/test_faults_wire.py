@@ -23,6 +23,7 @@ from deliverymodes import (
     PollChannel,
     PushChannel,
     Release,
+    ServerLimits,
     connect_tcp,
     wire,
 )
@@ -48,6 +49,11 @@ def _nested(depth: int) -> bytes:
         b"9" * 5000,
         b"\xff\xfe",
         b"",
+        b"1" + b"0" * 400,  # an integer beyond any double
+        "\ufeff[1]".encode(),  # a byte order mark
+        "[1]".encode("utf-16"),
+        b'"\xed\xa0\x80"',  # a surrogate encoded as UTF-8
+        b'"\\ud800"',  # an escaped lone surrogate
     ],
 )
 def test_json_codec_refuses_with_value_error(data: bytes) -> None:
@@ -524,3 +530,165 @@ async def test_closing_wakes_a_poll_subscriber_sleeping_between_polls() -> None:
                 await anyio.wait_all_tasks_blocked()
                 await channel.aclose()
         assert subscriber.statistics().polls == 2
+
+
+# -- found by a client written from the documentation alone --------------------------------
+
+
+async def test_an_oversize_push_ends_the_subscription_and_what_was_behind_it_is_dropped() -> None:
+    channel = PushChannel[str](buffer_size=10, overflow=Overflow.DROP_OLDEST)
+    async with tcp_server({"c": channel}) as port, raw_tcp_client(port) as client:
+        await client.hello(max_frame_size=1024)
+        await client.send(wire.Subscribe(1, 1, "c", 0, 0, 1))
+        with anyio.fail_after(5):
+            assert isinstance(await client.next(), wire.Subscribed)
+            for payload in ["A", "B", "C", "D" * 1000, "E", "F"]:
+                await channel.publish(payload)
+            await client.send(wire.Credit(1, 10))
+            offsets = []
+            while isinstance(event := await client.next(), wire.Push):
+                offsets += [m.offset for m in event.messages]
+        assert offsets == [0, 1, 2]
+        assert event == wire.End(1, wire.EndReason.MESSAGE_TOO_LARGE)
+        statistics = channel.statistics()
+        assert (statistics.published, statistics.delivered, statistics.dropped) == (6, 3, 3)
+
+
+@pytest.mark.parametrize(
+    "reuse",
+    [wire.Poll(7, "p", 0), wire.Publish(7, "p", b"1"), wire.LongPoll(7, "c", wire.LATEST_CURSOR)],
+)
+async def test_the_number_of_a_waiting_long_poll_cannot_be_reused(reuse: wire.Event) -> None:
+    long = LongPollChannel[int](batching=Batching(max_wait=None))
+    async with (
+        tcp_server({"c": long, "p": PollChannel[int]()}) as port,
+        raw_tcp_client(port) as client,
+    ):
+        await client.hello()
+        with anyio.fail_after(5):
+            await client.send(wire.LongPoll(7, "c", wire.LATEST_CURSOR), reuse)
+            events = []
+            while (event := await client.next()) is not None:
+                events.append(event)
+        # The waiting poll is answered (what came before the fault), then the fault.
+        assert [type(e) for e in events] == [wire.Batch, wire.Error]
+        fault = events[1]
+        assert isinstance(fault, wire.Error)
+        assert (fault.request, fault.code) == (0, ErrorCode.PROTOCOL_VIOLATION)
+        assert "request number 7" in fault.message
+        assert long.statistics().published == 0
+
+
+async def test_a_cancel_takes_effect_before_the_next_frame() -> None:
+    long = LongPollChannel[int](batching=Batching(max_wait=None))
+    limits = ServerLimits(max_waiting_polls=3)
+    async with tcp_server({"c": long}, limits) as port, raw_tcp_client(port) as client:
+        await client.hello()
+        with anyio.fail_after(5):
+            await client.send(*[wire.LongPoll(n, "c", wire.LATEST_CURSOR) for n in (1, 2, 3)])
+            await wait_until(lambda: long.statistics().waiting_polls == 3)
+            # One write: the cancel frees both the number and the place.
+            await client.send(wire.Cancel(2), wire.LongPoll(2, "c", wire.LATEST_CURSOR))
+            cancelled = await client.next()
+            await long.publish(1)
+            answers = sorted([(await client.next()) for _ in range(3)], key=_request_of)
+        assert isinstance(cancelled, wire.Error)
+        assert (cancelled.request, cancelled.code) == (2, ErrorCode.CANCELLED)
+        assert [type(a) for a in answers] == [wire.Batch] * 3
+        assert [_request_of(a) for a in answers] == [1, 2, 3]
+
+
+def _request_of(event: wire.Event | None) -> int:
+    request = getattr(event, "request", -1)
+    assert isinstance(request, int)
+    return request
+
+
+async def test_a_cancelled_blocked_publish_is_answered_cancelled() -> None:
+    channel = PushChannel[object](buffer_size=1, overflow=Overflow.BLOCK)
+    async with (
+        tcp_server({"c": channel}) as port,
+        raw_tcp_client(port) as client,
+        channel.subscribe(),
+    ):
+        await channel.publish("fills the buffer")
+        await client.hello()
+        with anyio.fail_after(5):
+            await client.send(wire.Publish(1, "c", b"1"))
+            await client.send(wire.Cancel(1), wire.Poll(2, "c", 0))
+            answer, after = await client.next(), await client.next()
+        assert isinstance(answer, wire.Error)
+        assert (answer.request, answer.code) == (1, ErrorCode.CANCELLED)
+        assert isinstance(after, wire.Error)  # a push channel keeps nothing to poll
+        assert after.request == 2
+        assert channel.statistics().published == 1
+
+
+async def test_keepalives_come_after_the_interval_of_silence_and_not_before_hello() -> None:
+    limits = ServerLimits(keepalive_interval=0.1, handshake_timeout=1.0)
+    async with tcp_server({}, limits) as port:
+        async with raw_tcp_client(port) as silent:
+            with anyio.fail_after(5):
+                first = await silent.next(keepalives=True)
+                assert await silent.next() is None
+        assert isinstance(first, wire.Error)  # no KEEPALIVE before the handshake
+        assert (first.request, first.code) == (0, ErrorCode.PROTOCOL_VIOLATION)
+        assert "HELLO" in first.message
+        async with raw_tcp_client(port) as client:
+            await client.hello()
+            count = 0
+            with anyio.move_on_after(2):
+                while isinstance(await client.next(keepalives=True), wire.Keepalive):
+                    count += 1
+        # One every 0.1 s of silence: about 20 (every other interval would make about 10).
+        assert count >= 14
+
+
+async def test_an_error_from_the_client_closes_its_connection() -> None:
+    async with tcp_server({}) as port, raw_tcp_client(port) as client:
+        await client.hello()
+        with anyio.fail_after(5):
+            await client.send(wire.Error(0, ErrorCode.MALFORMED_FRAME, "your frames are odd"))
+            assert await client.next() is None
+        async with raw_tcp_client(port) as other:
+            await other.hello()
+            await other.send(wire.Error(3, ErrorCode.INTERNAL, "not a connection error"))
+            error = await other.next()
+        assert isinstance(error, wire.Error)
+        assert (error.request, error.code) == (0, ErrorCode.PROTOCOL_VIOLATION)
+
+
+@pytest.mark.parametrize(
+    ("buffer_size", "overflow", "refused"),
+    [(10**9, 2, "buffer_size"), (5, 1, "BLOCK"), (20_000, 2, "buffer_size"), (20, 4, None)],
+)
+async def test_a_remote_subscriber_cannot_choose_an_unbounded_or_blocking_buffer(
+    buffer_size: int, overflow: int, refused: str | None
+) -> None:
+    channel = PushChannel[object](buffer_size=50, overflow=Overflow.DROP_OLDEST)
+    async with tcp_server({"c": channel}) as port, raw_tcp_client(port) as client:
+        await client.hello()
+        with anyio.fail_after(5):
+            await client.send(wire.Subscribe(1, 1, "c", buffer_size, overflow, 10))
+            answer = await client.next()
+    if refused is None:
+        assert isinstance(answer, wire.Subscribed)
+    else:
+        assert isinstance(answer, wire.Error)
+        assert answer.code is ErrorCode.BAD_ARGUMENT
+        assert refused in answer.message
+
+
+async def test_setting_errors_say_what_is_allowed() -> None:
+    long = LongPollChannel[int]()
+    async with tcp_server({"c": long}) as port, raw_tcp_client(port) as client:
+        await client.hello()
+        with anyio.fail_after(5):
+            await client.send(wire.LongPoll(1, "c", 0, min_messages=wire.NO_LIMIT))
+            error = await client.next()
+            await client.send(wire.Poll(2, "c", 0, max_messages=0))
+            other = await client.next()
+    assert isinstance(error, wire.Error)
+    assert error.message == "min_messages must be >= 1, -1 (the default), got -2"
+    assert isinstance(other, wire.Error)
+    assert other.message == "max_messages must be >= 1, -1 (the default) or -2 (no limit), got 0"

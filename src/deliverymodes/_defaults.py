@@ -7,10 +7,12 @@ from typing import Final
 __all__ = [
     "COOPERATIVE_BUDGET",
     "DEFAULT_BUFFER_SIZE",
+    "DEFAULT_HANDSHAKE_TIMEOUT",
     "DEFAULT_KEEPALIVE_INTERVAL",
     "DEFAULT_MAX_BATCH_BYTES",
     "DEFAULT_MAX_BATCH_MESSAGES",
     "DEFAULT_MAX_BODY_SIZE",
+    "DEFAULT_MAX_BUFFER_SIZE",
     "DEFAULT_MAX_FRAME_SIZE",
     "DEFAULT_MAX_LONG_POLL_WAIT",
     "DEFAULT_MAX_SUBSCRIPTIONS",
@@ -61,6 +63,15 @@ DEFAULT_MAX_SUBSCRIPTIONS: Final = 100
 
 #: Long polls one wire connection may have waiting at once.
 DEFAULT_MAX_WAITING_POLLS: Final = 100
+
+#: Largest server-side buffer a remote push subscriber may ask for, in messages (its channel's own
+#: buffer size is always allowed): ten times the default, so that one client cannot make the
+#: server hold an unbounded backlog for it.
+DEFAULT_MAX_BUFFER_SIZE: Final = 10 * DEFAULT_BUFFER_SIZE
+
+#: Seconds a new wire connection has to send its HELLO before the server closes it: a peer that
+#: never speaks must not hold a connection for ever.
+DEFAULT_HANDSHAKE_TIMEOUT: Final = 10.0
 
 #: Longest a server holds a remote long poll, in seconds, whatever the client asks: under the 60 s
 #: idle timeout common to proxies and load balancers, so a held request is never cut by one.

@@ -300,12 +300,14 @@ class PushSubscriber(SubscriberIteration[T]):
         self._ledger.dropped += 1
 
     async def aclose(self) -> None:
-        """Unsubscribe; messages still buffered are discarded (not counted as dropped)."""
+        """Unsubscribe; messages still buffered are discarded, counted as dropped."""
         self._unsubscribed = True
         if self._closed_at is None:
             self._closed_at = self._channel._next_offset
-        self._channel._retire(self)
-        self._ledger.buffered = 0
+        ledger = self._ledger
+        ledger.dropped += ledger.buffered
+        self._channel._retire(self)  # sees whether the full buffer was holding publishers back
+        ledger.buffered = 0
         self._send.close()
         self._receive.close()
         self._wake()

@@ -28,9 +28,11 @@ from .._core import (
 )
 from .._defaults import (
     COOPERATIVE_BUDGET,
+    DEFAULT_HANDSHAKE_TIMEOUT,
     DEFAULT_KEEPALIVE_INTERVAL,
     DEFAULT_MAX_BATCH_BYTES,
     DEFAULT_MAX_BATCH_MESSAGES,
+    DEFAULT_MAX_BUFFER_SIZE,
     DEFAULT_MAX_FRAME_SIZE,
     DEFAULT_MAX_LONG_POLL_WAIT,
     DEFAULT_MAX_SUBSCRIPTIONS,
@@ -64,6 +66,7 @@ from .._wire import (
     Publish,
     Published,
     ServerProtocol,
+    State,
     Subscribe,
     Subscribed,
     Unsubscribe,
@@ -117,6 +120,10 @@ class ServerLimits:
     )
     write_buffer_size: int = attrs.field(
         default=DEFAULT_WRITE_BUFFER_SIZE, validator=count_validator()
+    )
+    max_buffer_size: int = attrs.field(default=DEFAULT_MAX_BUFFER_SIZE, validator=count_validator())
+    handshake_timeout: float = attrs.field(
+        default=DEFAULT_HANDSHAKE_TIMEOUT, validator=seconds_validator()
     )
 
 
@@ -220,17 +227,22 @@ def _cursor(value: int) -> int | Start:
     if value == LATEST_CURSOR:
         return LATEST
     if value < 0:
-        raise _RequestError(ErrorCode.BAD_ARGUMENT, f"cursor must be >= 0, -1 or -2, got {value}")
+        message = f"cursor must be an offset >= 0, -1 (EARLIEST) or -2 (LATEST), got {value}"
+        raise _RequestError(ErrorCode.BAD_ARGUMENT, message)
     return value
 
 
-def _setting(name: str, value: int, default: object) -> Any:
+def _setting(
+    name: str, value: int, default: object, *, minimum: int = 1, no_limit: bool = True
+) -> Any:
+    """A setting field's value: ``default`` for -1, None ("no limit") for -2 where allowed."""
     if value == DEFAULT:
         return default
-    if value == NO_LIMIT:
+    if value == NO_LIMIT and no_limit:
         return None
-    if value < 0:
-        raise _RequestError(ErrorCode.BAD_ARGUMENT, f"{name} must be >= 0, -1 or -2, got {value}")
+    if value < minimum:
+        allowed = f">= {minimum}, -1 (the default)" + (" or -2 (no limit)" if no_limit else "")
+        raise _RequestError(ErrorCode.BAD_ARGUMENT, f"{name} must be {allowed}, got {value}")
     return value
 
 
@@ -239,14 +251,14 @@ def _quoted(name: str) -> str:
 
 
 class _WaitingPoll:
-    """A long poll a connection holds: cancelling ``scope`` withdraws it, or with ``answer``
-    set, has it answered at once with what there is."""
+    """A long poll a connection holds: cancelling ``scope`` ends its wait; then it is answered
+    at once with what there is, unless a CANCEL withdrew it (and took it out of the
+    connection's waiting polls)."""
 
-    __slots__ = ("answer", "scope")
+    __slots__ = ("scope",)
 
     def __init__(self) -> None:
         self.scope = anyio.CancelScope()
-        self.answer = False
 
 
 class _Connection:
@@ -272,6 +284,7 @@ class _Connection:
             keepalive=limits.keepalive_interval,
             keepalive_frame=_KEEPALIVE,
         )
+        self._writer.keepalive_armed = False  # not before the handshake
         self._subscriptions: dict[int, _Subscription] = {}
         self._waiting: dict[int, _WaitingPoll] = {}
         self._replies: list[bytes] = []  # answers made by the reader, written together
@@ -281,6 +294,7 @@ class _Connection:
         self._ahead_bytes = 0
         self._reading = anyio.CancelScope()
         self._close_received = False  # the client said CLOSE: answer what it asked, then end
+        self._fatal: Error | None = None  # a protocol error: answer what came before, then this
         self._gone = False  # the client's end of the stream came while a publish waited
         self._budget = COOPERATIVE_BUDGET
 
@@ -297,13 +311,17 @@ class _Connection:
         try:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._write_then_stop, tg.cancel_scope)
+                tg.start_soon(self._expect_hello)
                 async with anyio.create_task_group() as work:  # long polls, subscriptions
                     with self._reading, contextlib.suppress(ConnectionLost):
                         await self._read(work)
-                    if self._close_received:
-                        self._wind_down()
+                    if self._close_received or self._fatal is not None:
+                        self._wind_down()  # what came before is answered
                     else:
-                        work.cancel_scope.cancel()
+                        work.cancel_scope.cancel()  # the client is gone
+                if self._fatal is not None:
+                    with contextlib.suppress(ConnectionLost):
+                        self._send(self._fatal)
                 self._writer.finish()
         finally:
             with anyio.CancelScope(shield=True):
@@ -311,6 +329,12 @@ class _Connection:
                     await subscription.subscriber.aclose()
                 self._subscriptions.clear()
                 await self._stream.aclose()
+
+    async def _expect_hello(self) -> None:
+        await anyio.sleep(self._limits.handshake_timeout)
+        if self._protocol.state is State.HANDSHAKE:
+            timeout = self._limits.handshake_timeout
+            self._fail(ErrorCode.PROTOCOL_VIOLATION, f"no HELLO within {timeout:g} s")
 
     async def _write_then_stop(self, scope: anyio.CancelScope) -> None:
         try:
@@ -374,13 +398,16 @@ class _Connection:
                     await self._flush_replies()
                     self._close_received = True
                     return
+                if isinstance(event, Error):  # the client failed and is closing
+                    _log.info("a client reported %s: %s", event.code.name, event.message)
+                    return
                 if writer.full or self._replies_size >= limit:
                     await self._flush_replies()
                     await writer.wait_for_room()  # a client that does not read is not read
                 await self._handle(event, work)
             except ProtocolError as error:
                 await self._flush_replies()
-                self._send(Error(0, error.code, str(error)))
+                self._fatal = Error(0, error.code, str(error))
                 return
             if self._gone:
                 return
@@ -425,9 +452,15 @@ class _Connection:
 
     async def _handle(self, event: Event, work: anyio.abc.TaskGroup) -> None:
         request = getattr(event, "request", 0)
+        if request in self._waiting and not isinstance(event, Cancel):
+            raise ProtocolError(
+                ErrorCode.PROTOCOL_VIOLATION,
+                f"request number {request} is in use by a long poll still waiting",
+            )
         try:
             if isinstance(event, Hello):
                 self._reply(self._protocol.welcome())
+                self._writer.keepalive_armed = True
             elif isinstance(event, Publish):
                 await self._publish(event)
             elif isinstance(event, Poll):
@@ -484,7 +517,9 @@ class _Connection:
             if message is None:
                 message = await self._publish_waiting(publish, payload, event.request)
                 if message is None:
-                    return  # withdrawn: cancelled, or the client went away
+                    if not self._gone:  # withdrawn by CANCEL (else nobody is left to tell)
+                        raise _RequestError(ErrorCode.CANCELLED, "the publish was withdrawn")
+                    return
         except ChannelClosed:
             raise _RequestError(ErrorCode.CHANNEL_CLOSED, "the channel is closed") from None
         except (TypeError, ValueError) as error:
@@ -553,17 +588,12 @@ class _Connection:
             raise _RequestError(
                 ErrorCode.UNSUPPORTED, f"{_quoted(event.channel)} is not a long-poll channel"
             )
-        if event.request in self._waiting:
-            raise ProtocolError(
-                ErrorCode.PROTOCOL_VIOLATION,
-                f"request number {event.request} is in use by a long poll still waiting",
-            )
         limit = self._limits.max_long_poll_wait
-        asked = _setting("max_wait_ms", event.max_wait_ms, UNSET)
+        asked = _setting("max_wait_ms", event.max_wait_ms, UNSET, minimum=0)
         wait = channel.batching.max_wait if asked is UNSET else asked and asked / 1000
         settings = (
-            _setting("min_messages", event.min_messages, UNSET),
-            _setting("min_bytes", event.min_bytes, UNSET),
+            _setting("min_messages", event.min_messages, UNSET, no_limit=False),
+            _setting("min_bytes", event.min_bytes, UNSET, minimum=0),
             limit if wait is None else min(wait, limit),
             _setting("max_messages", event.max_messages, UNSET),
             _setting("max_bytes", event.max_bytes, UNSET),
@@ -599,9 +629,11 @@ class _Connection:
             batch = None
             with waiting.scope:
                 batch = await channel._long_poll(cursor, batching, fitter)
-            if batch is None:  # cancelled: withdrawn, or to be answered now (CLOSE)
-                if not waiting.answer:
-                    return
+            if self._waiting.get(request) is not waiting:
+                # Cancelled: CANCEL answered for it. (On trio a poll released just before the
+                # CANCEL may still have its batch here; the client gave up on it: dropped.)
+                return
+            if batch is None:  # to be answered now (CLOSE, or a fault after it)
                 now = attrs.evolve(batching, max_wait=0)
                 batch = channel._poll_if_ready(cursor, now, fitter)
                 assert batch is not None  # a zero wait always releases
@@ -613,19 +645,20 @@ class _Connection:
             self._fail(ErrorCode.INTERNAL, f"the server failed: {error!r}")
             return
         finally:
-            del self._waiting[request]
+            if self._waiting.get(request) is waiting:
+                del self._waiting[request]
         with contextlib.suppress(ConnectionLost):
             self._writer.write(frame)
 
     def _cancel(self, request: int) -> None:
-        waiting = self._waiting.get(request)
+        waiting = self._waiting.pop(request, None)
         if waiting is not None:  # else answered already (or unknown): nothing to do
             waiting.scope.cancel()
+            self._reply(self._protocol.send(Error(request, ErrorCode.CANCELLED, "withdrawn")))
 
     def _wind_down(self) -> None:
         """After CLOSE: answer the waiting long polls now, end the subscriptions."""
         for waiting in self._waiting.values():
-            waiting.answer = True
             waiting.scope.cancel()
         self._end_subscriptions()
 
@@ -650,6 +683,16 @@ class _Connection:
             )
         if event.overflow and event.overflow not in _OVERFLOWS:
             raise _RequestError(ErrorCode.BAD_ARGUMENT, f"unknown overflow {event.overflow}")
+        largest = max(self._limits.max_buffer_size, channel.buffer_size)
+        if event.buffer_size > largest:
+            message = f"buffer_size may be at most {largest} here, got {event.buffer_size}"
+            raise _RequestError(ErrorCode.BAD_ARGUMENT, message)
+        blocks = _OVERFLOWS.get(event.overflow) is Overflow.BLOCK
+        if blocks and channel.overflow is not Overflow.BLOCK:
+            raise _RequestError(
+                ErrorCode.BAD_ARGUMENT,
+                "overflow BLOCK holds back the publisher: only a channel that blocks takes it",
+            )
         subscriber = channel.subscribe(
             buffer_size=event.buffer_size or None, overflow=_OVERFLOWS.get(event.overflow)
         )

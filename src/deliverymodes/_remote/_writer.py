@@ -38,6 +38,8 @@ class FrameWriter:
         self._broken = False
         self._sending = False  # a send is under way (by the writer task or a direct one)
         self._sent: anyio.Event | None = None  # set when that send is done
+        self._last_write = 0.0  # when a send last finished, on anyio's clock
+        self.keepalive_armed = True  # a server arms it once the handshake is done
         self.bytes_written = 0
 
     @property
@@ -84,6 +86,7 @@ class FrameWriter:
                 self._sent.set()
                 self._sent = None
         self.bytes_written += len(data)
+        self._last_write = anyio.current_time()
 
     async def wait_for_room(self) -> None:
         """Wait until the queue is under its high-water mark."""
@@ -147,10 +150,15 @@ class FrameWriter:
 
     async def _keep_alive(self, interval: float) -> None:
         """Queue a KEEPALIVE frame whenever ``interval`` seconds passed without writing."""
-        written = -1
+        self._last_write = anyio.current_time()
         while True:
-            await anyio.sleep(interval)
-            idle = not (self._queue or self._finishing or self._broken)
-            if self.bytes_written == written and idle:
+            await anyio.sleep_until(self._last_write + interval)
+            now = anyio.current_time()
+            if now < self._last_write + interval:
+                continue  # written meanwhile
+            if self._queue or self._sending or self._finishing or self._broken:
+                await anyio.sleep(interval)  # a write under way is traffic enough
+                continue
+            if self.keepalive_armed:
                 self.write(self._keepalive_frame)
-            written = self.bytes_written
+            self._last_write = now

@@ -34,11 +34,25 @@ def _too_deep(data: bytes) -> bool:
     return False
 
 
+#: Digits beyond which an integer is larger than any double (about 1.8e308).
+_DOUBLE_DIGITS = 309
+
+
 def _finite(text: str) -> float:
     value = float(text)
     if not math.isfinite(value):
-        raise ValueError(f"{text[:20]!r} is not a finite number")
+        raise ValueError(f"{_cut(text)} is too large for a double")
     return value
+
+
+def _integer(text: str) -> int:
+    if len(text.lstrip("-")) > _DOUBLE_DIGITS:
+        raise ValueError(f"an integer of {len(text.lstrip('-'))} digits is too large for a double")
+    return int(text)
+
+
+def _cut(text: str) -> str:
+    return repr(text if len(text) <= 40 else text[:37] + "...")
 
 
 def _no_constant(name: str) -> NoReturn:
@@ -46,21 +60,37 @@ def _no_constant(name: str) -> NoReturn:
 
 
 def load_json(data: bytes | str) -> Any:
-    """Strict JSON: refuses NaN and infinities, and nesting deeper than ``MAX_JSON_DEPTH``.
+    """Strict JSON (RFC 8259) in UTF-8, as any JSON reader can read it back.
 
-    Raises ``ValueError`` (and nothing else) for anything that is not such JSON.
+    Refuses, with ``ValueError`` and nothing else: text that is not UTF-8 (other encodings, a
+    byte order mark), ``NaN`` and infinities, numbers too large for a double (``1e999``, an
+    integer of more than 309 digits), strings with a lone surrogate (``"\\ud800"``), and nesting
+    deeper than ``MAX_JSON_DEPTH``.
     """
-    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
+    if isinstance(data, str):
+        text, raw = data, data.encode("utf-8", "surrogatepass")
+    else:
+        text, raw = data.decode("utf-8"), data  # UnicodeDecodeError is a ValueError
     if _too_deep(raw):
         raise ValueError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
-    # A number can only overflow to infinity with an exponent or hundreds of digits.
-    check_floats = b"e" in raw or b"E" in raw or len(raw) > 300
+    # A number only overflows with an exponent or hundreds of digits: check numbers only then.
+    long = len(raw) > 300
+    check_floats = long or b"e" in raw or b"E" in raw
     try:
-        return json.loads(
-            data, parse_constant=_no_constant, parse_float=_finite if check_floats else None
+        value = json.loads(
+            text,
+            parse_constant=_no_constant,
+            parse_float=_finite if check_floats else None,
+            parse_int=_integer if long else None,
         )
     except RecursionError:  # pragma: no cover - the depth check comes first
         raise ValueError("JSON nested too deeply") from None
+    if b"\\u" in raw or b"\\U" in raw:  # escapes may spell a lone surrogate
+        try:
+            dump_json(value).encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("a JSON string holds a lone surrogate (not Unicode text)") from None
+    return value
 
 
 def dump_json(value: Any) -> str:

@@ -103,6 +103,7 @@ class ErrorCode(enum.IntEnum):
     TOO_MANY_REQUESTS = 17  # too many long polls waiting on this connection
     INTERNAL = 18  # the server failed to answer; the request may be retried
     MESSAGE_TOO_LARGE = 19  # the next message cannot fit in a frame the client accepts
+    CANCELLED = 20  # withdrawn by the client's CANCEL
 
 
 class EndReason(enum.IntEnum):
@@ -298,8 +299,8 @@ class Error:
 class Cancel:
     """Client → server: the client gave up on request ``request``.
 
-    A long poll still waiting is withdrawn, and so is a publish still waiting for room: neither is
-    answered. A request already answered, or unknown, is ignored: its answer may still arrive.
+    A long poll still waiting is withdrawn, and so is a publish still waiting for room: either is
+    answered with ``ERROR`` ``CANCELLED``. A request already answered, or unknown, is ignored.
     """
 
     request: int

@@ -39,6 +39,7 @@ from ._frames import (
 __all__ = ["ClientProtocol", "ServerProtocol", "State"]
 
 _FROM_CLIENT = (
+    Error,
     Hello,
     Publish,
     Subscribe,
@@ -143,6 +144,10 @@ class ServerProtocol(_Protocol):
             self.state = State.OPEN
         elif isinstance(event, Hello):
             raise ProtocolError(ErrorCode.PROTOCOL_VIOLATION, "HELLO sent twice")
+        elif isinstance(event, Error) and event.request != 0:
+            raise ProtocolError(
+                ErrorCode.PROTOCOL_VIOLATION, "an ERROR from a client must carry request 0"
+            )
         elif isinstance(event, _REQUESTS) and event.request == 0:
             kind = type(event).__name__.upper()
             raise ProtocolError(
