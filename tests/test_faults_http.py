@@ -21,6 +21,7 @@ from deliverymodes import (
     ChannelClosed,
     HttpApp,
     LongPollChannel,
+    Overflow,
     PollChannel,
     ProtocolError,
     PushChannel,
@@ -29,6 +30,8 @@ from deliverymodes import (
 )
 from deliverymodes.http import HttpRemote
 from tests.http_helpers import running_app
+from tests.remote_helpers import wait_until
+from tests.served_apps import server_process
 from tests.test_http import events
 
 # -- hostile bodies and frames ---------------------------------------------------------------
@@ -298,3 +301,216 @@ async def test_publishing_to_a_closed_channel_over_http_raises_channel_closed() 
     async with running_app(HttpApp({"c": channel})) as url, HttpRemote(url) as remote:
         with anyio.fail_after(10), pytest.raises(ChannelClosed):
             await remote.channel("c").publish(1)
+
+
+# -- found by clients written from the documentation alone -----------------------------------
+
+
+async def test_a_websocket_that_leaves_while_messages_flow_is_no_error() -> None:
+    async with server_process(
+        "uvicorn", "tests.served_apps:app", "--log-level", "warning"
+    ) as server:
+        async with httpx.AsyncClient(timeout=10) as client:
+
+            async def flood() -> None:
+                while True:
+                    await client.post(f"{server.url}/push", json={"x": "y" * 1000})
+
+            with anyio.fail_after(60):
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(flood)
+                    for _ in range(20):
+                        socket: AsyncWebSocketSession
+                        async with aconnect_ws(f"{server.url}/push/ws", client) as socket:
+                            await socket.receive_text()
+                    tg.cancel_scope.cancel()
+    assert "Traceback" not in server.stderr, server.stderr
+
+
+async def test_a_blocked_publish_is_withdrawn_when_its_client_leaves() -> None:
+    push = PushChannel[object](buffer_size=1, overflow=Overflow.BLOCK)
+    app = HttpApp({"c": push})
+    handled = anyio.Event()
+
+    async def noting_when_handled(scope: Scope, receive: Receive, send: Send) -> None:
+        await app(scope, receive, send)
+        if scope["type"] == "http":
+            handled.set()
+
+    async with (
+        running_app(noting_when_handled) as url,
+        httpx.AsyncClient() as client,
+        push.subscribe() as local,
+    ):
+        await push.publish("fills the buffer")
+        with anyio.fail_after(10):
+            with pytest.raises(httpx.ReadTimeout):
+                await client.post(f"{url}/c", json="gave up", timeout=0.5)
+            await handled.wait()  # the server saw the client leave and let the publish go
+            assert (await local.receive()).payload == "fills the buffer"
+            answered = await client.post(f"{url}/c", json="next")
+        assert answered.json()["offset"] == 1  # offset 1 was not taken by the withdrawn one
+        assert (await local.receive()).payload == "next"
+
+
+@pytest.mark.parametrize("query", ["wait=0", "min_bytes=0"])
+async def test_an_event_stream_refuses_thresholds_that_would_spin(query: str) -> None:
+    async with running_app(HttpApp({"c": LongPollChannel[int]()})) as url:
+        async with httpx.AsyncClient() as client:
+            refused = await client.get(f"{url}/c/events?{query}")
+    assert refused.status_code == 400
+
+
+async def test_an_event_stream_does_not_spin_on_a_channel_with_a_zero_byte_threshold() -> None:
+    channel = LongPollChannel[int](batching=Batching(min_bytes=0))
+    async with running_app(HttpApp({"c": channel})) as url, httpx.AsyncClient() as client:
+        with anyio.fail_after(10):
+            async with client.stream("GET", f"{url}/c/events") as response:
+                await events(response, 1)
+                await anyio.sleep(0.5)
+                polls = channel.statistics().polls
+    assert polls < 5  # it waits for messages: it does not answer itself again and again
+
+
+async def test_a_long_poll_event_stream_holds_its_batch_with_keepalives() -> None:
+    channel = LongPollChannel[int]()
+    channel.publish_nowait(1)
+    app = HttpApp({"c": channel}, keepalive_interval=0.1)
+    async with running_app(app) as url, httpx.AsyncClient() as client:
+        with anyio.fail_after(10):
+            params = {"cursor": "0", "wait": "0.6", "min_messages": "1000"}
+            async with client.stream("GET", f"{url}/c/events", params=params) as response:
+                raw = b""
+                async for chunk in response.aiter_bytes():
+                    raw += chunk
+                    if b'data: {"offset"' in raw:
+                        break
+    before_message = raw.split(b"id: 0\n")[0]
+    assert before_message.count(b": keepalive") >= 2  # held past the keepalive interval
+
+
+async def test_websocket_readers_are_told_of_gaps() -> None:
+    channel = PollChannel[int](Retention(max_messages=3))
+    app = HttpApp({"c": channel}, poll_interval=0.01)
+    async with running_app(app) as url, httpx.AsyncClient() as client:
+        with anyio.fail_after(10):
+            socket: AsyncWebSocketSession
+            async with aconnect_ws(f"{url}/c/ws", client) as socket:
+                await wait_until(lambda: channel.statistics().polls > 0)
+                for n in range(10):  # faster than the socket's poller: some fall out
+                    channel.publish_nowait(n)
+                frames: list[dict[str, Any]] = []
+                while not frames or frames[-1].get("offset") != 9:
+                    frames.append(json.loads(await socket.receive_text()))
+    received = [f["offset"] for f in frames if "offset" in f]
+    gaps = [f for f in frames if "missed" in f]
+    assert received[-1] == 9
+    assert gaps
+    assert sum(g["missed"] for g in gaps) + len(received) == 10
+
+
+async def test_websocket_frames_are_bounded_and_binary_frames_refused() -> None:
+    push = PushChannel[object]()
+    app = HttpApp({"c": push}, max_body_size=100)
+    async with running_app(app) as url, httpx.AsyncClient() as client:
+        with anyio.fail_after(10):
+            socket: AsyncWebSocketSession
+            async with aconnect_ws(f"{url}/c/ws", client) as socket:
+                await socket.send_text(json.dumps("x" * 200))
+                too_large = json.loads(await socket.receive_text())
+                await socket.send_bytes(b"[1]")
+                binary = json.loads(await socket.receive_text())
+    assert too_large["frame"] == 1
+    assert "larger than 100 bytes" in too_large["error"]
+    assert binary["frame"] == 2
+    assert "binary" in binary["error"]
+    assert push.statistics().published == 0
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        ("POST", "/c?colour=red", 400),
+        ("GET", "/c?cursor=0&cursor=1", 400),
+        ("GET", "/c?cursor=%2B1", 400),
+        ("GET", "/c?cursor=1_0", 400),
+        ("GET", "/c?cursor=%D9%A1", 400),
+        ("GET", "/c?max_messages=%201", 400),
+        ("GET", "/c?wait=1_0", 400),
+        ("GET", "/p/events?wait=1", 400),
+        ("GET", "/p/events?max_messages=3", 400),
+        ("GET", "//c", 200),
+    ],
+)
+async def test_parameters_are_read_strictly(method: str, path: str, status: int) -> None:
+    app = HttpApp({"c": LongPollChannel[int](), "p": PushChannel[int]()})
+    async with running_app(app) as url, httpx.AsyncClient() as client:
+        response = await client.request(method, url + path, json=1)
+    assert response.status_code == status, response.text
+
+
+async def test_a_compressed_body_is_refused_not_stored_as_it_is() -> None:
+    channel = PollChannel[object]()
+    async with running_app(HttpApp({"c": channel})) as url, httpx.AsyncClient() as client:
+        headers = {"content-type": "application/json", "content-encoding": "gzip"}
+        response = await client.post(f"{url}/c", content=b"\x1f\x8b...", headers=headers)
+    assert response.status_code == 415
+    assert channel.statistics().published == 0
+
+
+async def test_websocket_with_parameters_is_refused_with_4400_and_extra_slashes_are_fine() -> None:
+    async with running_app(HttpApp({"c": PushChannel[object]()})) as url:
+        async with httpx.AsyncClient() as client:
+            with anyio.fail_after(10):
+                socket: AsyncWebSocketSession
+                async with aconnect_ws(f"{url}/c/ws?cursor=0", client) as socket:
+                    with pytest.raises(WebSocketDisconnect) as refused:
+                        await socket.receive_text()
+                async with aconnect_ws(f"{url}/c//ws", client) as socket:
+                    await socket.send_text("1")
+                    echoed = json.loads(await socket.receive_text())
+    assert refused.value.code == 4400
+    assert echoed["payload"] == 1
+
+
+async def test_the_ready_event_lets_a_stream_resume_where_it_started() -> None:
+    channel = LongPollChannel[int](batching=Batching(max_wait=0.05))
+    for n in range(3):
+        channel.publish_nowait(n)
+    async with running_app(HttpApp({"c": channel})) as url, httpx.AsyncClient() as client:
+        with anyio.fail_after(10):
+            async with client.stream("GET", f"{url}/c/events") as response:
+                (ready,) = await events(response, 1)  # then the connection drops
+            channel.publish_nowait(3)  # while the reader is away
+            headers = {"last-event-id": ready.id or ""}
+            async with client.stream("GET", f"{url}/c/events", headers=headers) as response:
+                _, message = await events(response, 2)
+            empty = LongPollChannel[int]()
+            async with running_app(HttpApp({"e": empty})) as other:
+                async with client.stream("GET", f"{other}/e/events") as response:
+                    (first_ready,) = await events(response, 1)
+    assert (ready.id, json.loads(ready.data)) == ("2", {"cursor": 3})
+    assert message.id == "3"  # not lost in the reconnection
+    assert first_ready.id == "-1"
+
+
+@pytest.mark.parametrize("channel_kind", ["long", "push"])
+async def test_a_last_event_id_beyond_the_head_is_refused_clearly(channel_kind: str) -> None:
+    channel: object = LongPollChannel[int]() if channel_kind == "long" else PushChannel[int]()
+    async with running_app(HttpApp({"c": channel})) as url, httpx.AsyncClient() as client:
+        response = await client.get(f"{url}/c/events", headers={"last-event-id": "23"})
+    assert response.status_code == 400
+    assert "Last-Event-ID 23 is beyond" in response.json()["error"]
+
+
+async def test_a_push_event_stream_reports_a_gap_at_once_on_reconnection() -> None:
+    push = PushChannel[int]()
+    for n in range(5):
+        await push.publish(n)  # no subscriber: these reach no one
+    async with running_app(HttpApp({"c": push})) as url, httpx.AsyncClient() as client:
+        with anyio.fail_after(10):
+            headers = {"last-event-id": "1"}
+            async with client.stream("GET", f"{url}/c/events", headers=headers) as response:
+                ready, gap = await events(response, 2)
+    assert json.loads(ready.data) == {"cursor": 5}
+    assert (gap.event, json.loads(gap.data)) == ("missed", {"missed": 3, "cursor": 5})

@@ -7,12 +7,13 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Generic, TypeVar
 
+import anyio
 from typing_extensions import Self
 
 from ._core import Message, SubscriberStatistics
 from ._exceptions import ChannelClosed
 
-__all__ = ["AsyncCloseable", "SubscriberIteration", "check_sizer"]
+__all__ = ["AsyncCloseable", "SubscriberIteration", "check_sizer", "publish_at_once"]
 
 T = TypeVar("T")
 
@@ -61,3 +62,16 @@ class SubscriberIteration(AsyncCloseable, Generic[T]):
             return await self.receive()
         except ChannelClosed:
             raise StopAsyncIteration from None
+
+
+def publish_at_once(channel: object, payload: Any) -> Message[Any] | None:
+    """The message, if ``channel`` can publish ``payload`` without waiting (its
+    ``publish_nowait``); else None, and the caller publishes with ``await publish``."""
+    publish_nowait = getattr(channel, "publish_nowait", None)
+    if publish_nowait is None:
+        return None
+    try:
+        message: Message[Any] = publish_nowait(payload)
+    except anyio.WouldBlock:
+        return None
+    return message

@@ -69,6 +69,12 @@ class PushChannel(AsyncCloseable, Generic[T]):
     def closed(self) -> bool:
         return self._closed
 
+    @property
+    def head(self) -> int:
+        """The offset the next published message will get: a subscription made now receives
+        messages from this offset on."""
+        return self._next_offset
+
     # -- publishing ------------------------------------------------------------------------------
 
     async def publish(self, payload: T) -> Message[T]:

@@ -16,6 +16,7 @@ from anyio.abc import ByteStream, Listener, SocketAttribute, TaskStatus
 from anyio.lowlevel import checkpoint
 from anyio.streams.tls import TLSListener
 
+from .._common import publish_at_once
 from .._core import (
     EARLIEST,
     LATEST,
@@ -513,7 +514,7 @@ class _Connection:
         except Exception as error:  # codecs refuse with ValueError; any failure is a refusal
             raise _RequestError(ErrorCode.BAD_PAYLOAD, f"cannot decode payload: {error}") from None
         try:
-            message = _publish_at_once(channel, payload)
+            message = publish_at_once(channel, payload)
             if message is None:
                 message = await self._publish_waiting(publish, payload, event.request)
                 if message is None:
@@ -791,18 +792,6 @@ class _Connection:
         if frames:
             self._writer.write(b"".join(frames))
         return ended
-
-
-def _publish_at_once(channel: object, payload: Any) -> Message[Any] | None:
-    """The message, if ``channel`` can publish ``payload`` without waiting; else None."""
-    publish_nowait = getattr(channel, "publish_nowait", None)
-    if publish_nowait is None:
-        return None
-    try:
-        message: Message[Any] = publish_nowait(payload)
-    except anyio.WouldBlock:
-        return None
-    return message
 
 
 class _Subscription:

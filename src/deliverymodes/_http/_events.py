@@ -1,0 +1,238 @@
+"""``GET /{name}/events``: a channel as Server-Sent Events, resumable with ``Last-Event-ID``."""
+
+from __future__ import annotations
+
+import time
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import attrs
+
+from .._core import EARLIEST, LATEST, Batching, Start
+from .._defaults import DEFAULT_MAX_BATCH_BYTES, DEFAULT_MAX_BATCH_MESSAGES
+from .._exceptions import ChannelClosed, SlowConsumer
+from .._longpoll import UNSET, LongPollChannel
+from .._poll import LogChannel
+from ._fragments import dumps, gap_json
+from ._request import (
+    HttpError,
+    Receive,
+    Scope,
+    Send,
+    cap,
+    count,
+    cursor,
+    header,
+    parameters,
+    seconds,
+    unless_disconnected,
+)
+from ._sse import format_comment, format_event
+
+if TYPE_CHECKING:
+    from ._app import HttpApp
+
+__all__ = ["serve_events"]
+
+_SSE = [
+    (b"content-type", b"text/event-stream; charset=utf-8"),
+    (b"cache-control", b"no-cache"),
+    (b"x-accel-buffering", b"no"),  # tell nginx not to buffer the stream
+]
+_PUSH_PARAMETERS = frozenset({"cursor"})
+_POLL_PARAMETERS = _PUSH_PARAMETERS | {"max_messages", "max_bytes"}
+_LONG_POLL_PARAMETERS = _POLL_PARAMETERS | {"wait", "min_messages", "min_bytes"}
+_CLOSED = format_event("{}", event="closed")
+_KEEPALIVE = format_comment("keepalive")
+
+
+def body(data: bytes, *, more: bool = True) -> dict[str, Any]:
+    return {"type": "http.response.body", "body": data, "more_body": more}
+
+
+def _resume_point(scope: Scope, params: dict[str, str]) -> int | Start:
+    """Where the stream starts: after ``Last-Event-ID``, else at ``?cursor=``, else LATEST."""
+    last_id = (header(scope, b"last-event-id") or "").strip()
+    if last_id:
+        if last_id == "-1":  # the ready event's id for a stream that started at offset 0
+            return 0
+        last = cursor(last_id, "Last-Event-ID")
+        if not isinstance(last, int):
+            raise HttpError(400, "Last-Event-ID must be an offset")
+        return last + 1
+    start = cursor(params.get("cursor"))
+    return LATEST if start is None else start
+
+
+def _beyond(start: int, head: int, scope: Scope) -> HttpError:
+    if header(scope, b"last-event-id"):
+        last = f"the last message of the channel ({head - 1})" if head else "the channel's head"
+        return HttpError(400, f"Last-Event-ID {start - 1} is beyond {last}")
+    return HttpError(400, f"cursor {start} is beyond the head of the channel ({head})")
+
+
+async def serve_events(
+    app: HttpApp, scope: Scope, receive: Receive, send: Send, channel: object
+) -> None:
+    """Stream ``channel``: long polls or polls on one response, or a push subscription."""
+    if isinstance(channel, LongPollChannel):
+        params = parameters(scope, _LONG_POLL_PARAMETERS)
+    elif hasattr(channel, "subscribe"):
+        params = parameters(scope, _LONG_POLL_PARAMETERS)
+        log = isinstance(channel, LogChannel)
+        extra = sorted(set(params) - (_POLL_PARAMETERS if log else _PUSH_PARAMETERS))
+        if extra:
+            kind = "a poll" if log else "a push"
+            raise HttpError(400, f"{extra[0]} does not apply to the events of {kind} channel")
+    else:
+        raise HttpError(400, "this channel cannot be subscribed to")
+    start = _resume_point(scope, params)
+    # The start is fixed (a LATEST cursor resolved, a push subscription made) before the stream
+    # opens, so that nothing published after the client saw "ready" is missed.
+    if isinstance(channel, LogChannel):
+        head = channel.head
+        if isinstance(start, int) and start > head:
+            raise _beyond(start, head, scope)
+        resolved = channel._resolve(start)
+        offset = channel.earliest if resolved is EARLIEST else resolved
+        assert isinstance(offset, int)
+        batching = _batching(app, channel, params) if isinstance(channel, LongPollChannel) else None
+        caps = {
+            "max_messages": cap(count(params, "max_messages", 1), DEFAULT_MAX_BATCH_MESSAGES),
+            "max_bytes": cap(count(params, "max_bytes", 1), DEFAULT_MAX_BATCH_BYTES),
+        }
+        log_stream = partial(
+            _stream_log, app, send, channel, start=offset, batching=batching, caps=caps
+        )
+        await _respond_with_events(app, receive, send, offset, log_stream)
+        return
+    next_offset = getattr(channel, "head", None)  # where a subscription made now starts
+    if not isinstance(next_offset, int):
+        next_offset = None
+    if isinstance(start, int) and next_offset is not None and start > next_offset:
+        raise _beyond(start, next_offset, scope)
+    subscription: Any = channel.subscribe()
+    try:
+        first = (
+            next_offset if next_offset is not None else start if isinstance(start, int) else None
+        )
+
+        async def stream() -> None:
+            async with subscription as subscriber:
+                if isinstance(start, int) and next_offset is not None and next_offset > start:
+                    # Published while this reader was away: reported before anything else.
+                    gap = gap_json(next_offset - start, next_offset)
+                    await send(body(format_event(gap, event="missed")))
+                await _stream_push(app, send, subscriber, first)
+
+        await _respond_with_events(app, receive, send, first, stream)
+    finally:  # also when the stream never started
+        with anyio.CancelScope(shield=True):
+            await subscription.aclose()
+
+
+def _batching(app: HttpApp, channel: LongPollChannel[Any], params: dict[str, str]) -> Batching:
+    wait = seconds(params, "wait")
+    if wait == 0:
+        raise HttpError(400, "wait must be > 0 on an event stream")
+    min_bytes = count(params, "min_bytes", 1)  # a 0-byte threshold would release empty batches
+    min_messages = count(params, "min_messages", 1)
+    try:
+        batching = channel._batching(
+            min_messages=UNSET if min_messages is None else min_messages,
+            min_bytes=UNSET if min_bytes is None else min_bytes,
+            max_wait=app.keepalive_interval if wait is None else min(wait, app.max_wait),
+            max_messages=cap(count(params, "max_messages", 1), DEFAULT_MAX_BATCH_MESSAGES),
+            max_bytes=cap(count(params, "max_bytes", 1), DEFAULT_MAX_BATCH_BYTES),
+        )
+    except (TypeError, ValueError) as error:
+        raise HttpError(400, str(error)) from None
+    if batching.min_bytes == 0:  # the channel's own setting: no use on a stream
+        batching = attrs.evolve(batching, min_bytes=None)
+    return batching
+
+
+async def _respond_with_events(
+    app: HttpApp, receive: Receive, send: Send, first: int | None, stream: Any
+) -> None:
+    async def stream_all() -> None:
+        headers = {"type": "http.response.start", "status": 200, "headers": _SSE}
+        await send(headers)
+        # The ready event's id is the offset before the first one the stream carries, so that
+        # an EventSource that reconnects before any message resumes where it started.
+        ready = {} if first is None else {"cursor": first}
+        event_id = None if first is None else str(first - 1)
+        await send(body(format_event(dumps(ready), event="ready", id=event_id, retry=app.retry)))
+        await stream()
+        await send(body(b"", more=False))
+
+    await unless_disconnected(receive, stream_all())
+
+
+async def _stream_log(
+    app: HttpApp,
+    send: Send,
+    channel: LogChannel[Any],
+    *,
+    start: int,
+    batching: Batching | None,
+    caps: dict[str, Any],
+) -> None:
+    """Batches from ``start`` as events: long polls (``batching``) or polls, on one stream, with a
+    keepalive comment after every ``keepalive_interval`` without a write."""
+    last_write = time.monotonic()
+
+    async def write(data: bytes) -> None:
+        nonlocal last_write
+        await send(body(data))
+        last_write = time.monotonic()
+
+    async def keepalives() -> None:  # while a long poll waits
+        while True:
+            await anyio.sleep(max(0.0, last_write + app.keepalive_interval - time.monotonic()))
+            if time.monotonic() >= last_write + app.keepalive_interval:
+                await write(_KEEPALIVE)
+
+    position = start
+    while True:
+        if isinstance(channel, LongPollChannel) and batching is not None:
+            batch = channel._poll_if_ready(position, batching)
+            if batch is None:
+                held = await channel._wait_and_answer(position, batching, keepalives)
+                assert held is not None  # keepalives() never returns
+                batch = held
+        else:
+            batch = await channel._poll_at_once(position, caps["max_messages"], caps["max_bytes"])
+        if batch.messages or batch.missed:
+            await write(app._fragments.events(batch))
+        if batch.closed:
+            await write(_CLOSED)
+            return
+        position = batch.cursor
+        if batching is None and not batch.messages:
+            await channel._sleep_unless_closed(app.poll_interval)
+            if time.monotonic() >= last_write + app.keepalive_interval:
+                await write(_KEEPALIVE)
+
+
+async def _stream_push(app: HttpApp, send: Send, subscriber: Any, expected: int | None) -> None:
+    """Every message of a push subscription as an event; gaps (drops) reported as missed."""
+    while True:
+        with anyio.move_on_after(app.keepalive_interval) as idle:
+            try:
+                message = await subscriber.receive()
+            except ChannelClosed:
+                await send(body(_CLOSED))
+                return
+            except SlowConsumer:
+                await send(body(format_event('{"reason":"slow consumer"}', event="disconnected")))
+                return
+        if idle.cancelled_caught:
+            await send(body(format_comment("keepalive")))
+            continue
+        if expected is not None and message.offset > expected:
+            gap = gap_json(message.offset - expected, message.offset)
+            await send(body(format_event(gap, event="missed")))
+        expected = message.offset + 1
+        await send(body(app._fragments.event(message)))

@@ -1,0 +1,152 @@
+"""An HTTP request: its query parameters and headers read strictly, its errors, and racing
+what it does against the client's disconnect."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any, TypeVar
+from urllib.parse import parse_qsl
+
+import anyio
+
+from .._core import EARLIEST, LATEST, Start
+
+__all__ = [
+    "HttpError",
+    "Receive",
+    "Scope",
+    "Send",
+    "cap",
+    "count",
+    "cursor",
+    "disconnected",
+    "header",
+    "parameters",
+    "seconds",
+    "unless_disconnected",
+]
+
+T = TypeVar("T")
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+_DIGITS = re.compile(r"[0-9]{1,19}")  # ASCII digits only: no sign, space, '_' or other scripts
+_NUMBER = re.compile(r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_NO_LIMIT = -1  # what ``count`` returns for "none"
+
+
+class HttpError(Exception):
+    """A request refused with ``status`` and a JSON body ``{"error": message}``."""
+
+    def __init__(
+        self, status: int, message: str, headers: list[tuple[bytes, bytes]] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = headers or []
+
+
+def _shown(text: str) -> str:
+    return repr(text if len(text) <= 40 else text[:37] + "...")
+
+
+def parameters(scope: Scope, allowed: frozenset[str]) -> dict[str, str]:
+    """The query parameters, each at most once and each among ``allowed``."""
+    query = scope.get("query_string", b"").decode("latin-1")
+    pairs = parse_qsl(query, keep_blank_values=True)
+    found: dict[str, str] = {}
+    for name, value in pairs:
+        if name not in allowed:
+            raise HttpError(400, f"unknown parameter {_shown(name)}")
+        if name in found:
+            raise HttpError(400, f"parameter {name!r} is given twice")
+        found[name] = value
+    return found
+
+
+def count(params: dict[str, str], name: str, minimum: int) -> int | None:
+    """An integer parameter of at least ``minimum`` (``none`` for the caps: -1), or None."""
+    text = params.get(name)
+    if text is None:
+        return None
+    if text == "none" and name.startswith("max_"):
+        return _NO_LIMIT
+    if not _DIGITS.fullmatch(text):
+        raise HttpError(400, f"{name} must be an integer >= {minimum}, got {_shown(text)}")
+    value = int(text)
+    if value < minimum:
+        raise HttpError(400, f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def cap(value: int | None, default: int) -> int | None:
+    """A batch cap from ``count``: the default if absent, None (no cap) for ``none``."""
+    if value is None:
+        return default
+    return None if value == _NO_LIMIT else value
+
+
+def cursor(text: str | None, name: str = "cursor") -> int | Start | None:
+    """A cursor: an offset, ``earliest`` or ``latest``; None if absent."""
+    if text is None:
+        return None
+    if text in ("earliest", "latest"):
+        return EARLIEST if text == "earliest" else LATEST
+    if not _DIGITS.fullmatch(text):
+        raise HttpError(
+            400, f"{name} must be an offset, 'earliest' or 'latest', got {_shown(text)}"
+        )
+    return int(text)
+
+
+def seconds(params: dict[str, str], name: str) -> float | None:
+    """A finite, non-negative number of seconds; None if absent."""
+    text = params.get(name)
+    if text is None:
+        return None
+    value = float(text) if _NUMBER.fullmatch(text) else math.nan
+    if not math.isfinite(value):
+        raise HttpError(400, f"{name} must be a number of seconds >= 0, got {_shown(text)}")
+    return value
+
+
+def header(scope: Scope, name: bytes) -> str | None:
+    """The value of header ``name`` (lower case), or None."""
+    for key, value in scope.get("headers", []):
+        if key.lower() == name:
+            return bytes(value).decode("latin-1")
+    return None
+
+
+async def disconnected(receive: Receive) -> None:
+    """Return when the client disconnects."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+async def unless_disconnected(receive: Receive, work: Awaitable[T]) -> T | None:
+    """``await work`` unless the client disconnects first (then None, with ``work`` cancelled).
+
+    An exception from ``work`` propagates as it is, not in an exception group.
+    """
+    result: list[T] = []
+    failure: list[Exception] = []
+    async with anyio.create_task_group() as tg:
+
+        async def watch() -> None:
+            await disconnected(receive)
+            tg.cancel_scope.cancel()
+
+        tg.start_soon(watch)
+        try:
+            result.append(await work)
+        except Exception as error:
+            failure.append(error)
+        tg.cancel_scope.cancel()
+    if failure:
+        raise failure[0]
+    return result[0] if result else None

@@ -1,0 +1,114 @@
+"""WebSocket ``/{name}/ws``: push to the socket, publish what it sends."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from .._exceptions import ChannelClosed, SlowConsumer
+from .._wire import load_json
+from ._fragments import dumps, gap_json
+from ._request import HttpError, Receive, Scope, Send, parameters
+
+if TYPE_CHECKING:
+    from ._app import HttpApp
+
+__all__ = ["serve_websocket"]
+
+# Close codes: 1000 normal; 4000 a slow consumer cut off; a refusal is 4000 plus the HTTP status
+# of the same refusal over HTTP (4400, 4401, 4403, 4404).
+_CLOSED, _SLOW = 1000, 4000
+_REASON_BYTES = 123  # the most a close frame's reason may hold
+
+
+def _reason(text: str) -> str:
+    data = text.encode("utf-8")
+    if len(data) <= _REASON_BYTES:
+        return text
+    return data[: _REASON_BYTES - 3].decode("utf-8", "ignore") + "..."
+
+
+async def serve_websocket(app: HttpApp, scope: Scope, receive: Receive, send: Send) -> None:
+    """Subscribe the socket to its channel; text frames it sends are published (JSON)."""
+    if (await receive())["type"] != "websocket.connect":
+        return
+    try:
+        name, channel, kind = app._route(scope)
+        if kind != "ws":
+            raise HttpError(404, "WebSocket connections go to /{name}/ws")
+        parameters(scope, frozenset())
+        await app._check_access(scope, name, "subscribe")
+        if not hasattr(channel, "subscribe"):
+            raise HttpError(400, "this channel cannot be subscribed to")
+    except HttpError as error:
+        # Accepted first, so that the client sees the code and the reason (a close before
+        # accepting becomes an HTTP 403 at the handshake, whatever the cause).
+        await send({"type": "websocket.accept"})
+        reason = _reason(error.message)
+        await send({"type": "websocket.close", "code": 4000 + error.status, "reason": reason})
+        return
+    head = getattr(channel, "head", None)  # a push subscription starts there
+    async with channel.subscribe() as subscriber:
+        start = getattr(subscriber, "cursor", head)  # a cursor subscriber starts there
+        expected = start if isinstance(start, int) else None
+        await send({"type": "websocket.accept"})
+        async with anyio.create_task_group() as tg:
+
+            async def forward() -> None:
+                with contextlib.suppress(OSError):  # the client went away meanwhile
+                    await _forward(app, send, subscriber, expected)
+                tg.cancel_scope.cancel()
+
+            tg.start_soon(forward)
+            with contextlib.suppress(OSError):
+                await _publishes(app, scope, receive, send, name=name, channel=channel)
+            tg.cancel_scope.cancel()
+
+
+async def _forward(app: HttpApp, send: Send, subscriber: Any, expected: int | None) -> None:
+    """Every message as a text frame; a gap (dropped or missed messages) reported before the
+    next message; the close code says why the subscription ended."""
+    code, reason = _CLOSED, "the channel is closed"
+    try:
+        async for message in subscriber:
+            if expected is not None and message.offset > expected:
+                gap = gap_json(message.offset - expected, message.offset)
+                await send({"type": "websocket.send", "text": gap})
+            expected = message.offset + 1
+            await send({"type": "websocket.send", "text": app._fragments.text(message)})
+    except SlowConsumer:
+        code, reason = _SLOW, "slow consumer: too far behind"
+    await send({"type": "websocket.close", "code": code, "reason": reason})
+
+
+async def _publishes(
+    app: HttpApp, scope: Scope, receive: Receive, send: Send, *, name: str, channel: object
+) -> None:
+    """Text frames from the client are JSON payloads to publish; until it disconnects. A frame
+    that cannot be published is answered with ``{"error": …, "frame": n}`` (n counts frames
+    from 1)."""
+    frames = 0
+    while True:
+        event = await receive()
+        if event["type"] == "websocket.disconnect":
+            return
+        if event["type"] != "websocket.receive":
+            continue
+        frames += 1
+        try:
+            text = event.get("text")
+            if text is None:
+                raise HttpError(400, "binary frames are not published: send JSON as text")
+            if len(text) > app.max_body_size or len(text.encode()) > app.max_body_size:
+                raise HttpError(413, f"frame larger than {app.max_body_size} bytes")
+            await app._check_access(scope, name, "publish")
+            publish = getattr(channel, "publish", None)
+            if publish is None:
+                raise HttpError(405, "this channel takes no publishes")
+            await publish(load_json(text))
+        except (HttpError, ValueError, TypeError, ChannelClosed) as error:
+            text = getattr(error, "message", None) or str(error) or "refused"
+            reply = {"error": text, "frame": frames}
+            await send({"type": "websocket.send", "text": dumps(reply)})
