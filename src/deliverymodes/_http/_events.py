@@ -190,18 +190,23 @@ async def _stream_log(
 
     async def keepalives() -> None:  # while a long poll waits
         while True:
-            await anyio.sleep(max(0.0, last_write + app.keepalive_interval - time.monotonic()))
-            if time.monotonic() >= last_write + app.keepalive_interval:
+            await anyio.sleep(max(0.0, last_write + interval - time.monotonic()))
+            if time.monotonic() >= last_write + interval:
                 await write(_KEEPALIVE)
 
+    interval = app.keepalive_interval
     position = start
     while True:
         if isinstance(channel, LongPollChannel) and batching is not None:
-            batch = channel._poll_if_ready(position, batching)
-            if batch is None:
-                held = await channel._wait_and_answer(position, batching, keepalives)
-                assert held is not None  # keepalives() never returns
-                batch = held
+            wait = batching.max_wait
+            if wait is not None and time.monotonic() + wait < last_write + interval:
+                batch = await channel._long_poll(position, batching)  # over before a keepalive
+            else:
+                ready = channel._poll_if_ready(position, batching)
+                if ready is None:
+                    ready = await channel._wait_and_answer(position, batching, keepalives)
+                    assert ready is not None  # keepalives() never returns
+                batch = ready
         else:
             batch = await channel._poll_at_once(position, caps["max_messages"], caps["max_bytes"])
         if batch.messages or batch.missed:
@@ -212,8 +217,8 @@ async def _stream_log(
         position = batch.cursor
         if batching is None and not batch.messages:
             await channel._sleep_unless_closed(app.poll_interval)
-            if time.monotonic() >= last_write + app.keepalive_interval:
-                await write(_KEEPALIVE)
+        if time.monotonic() >= last_write + interval:
+            await write(_KEEPALIVE)
 
 
 async def _stream_push(app: HttpApp, send: Send, subscriber: Any, expected: int | None) -> None:
