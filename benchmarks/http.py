@@ -118,7 +118,7 @@ async def sse_client(
                 tally.bytes += len(chunk)
                 for event in parser.feed(chunk):
                     if event.event == "message":
-                        offset = int(event.id or -1)
+                        offset = int((event.id or "-1").rpartition(":")[2])  # epoch:offset
                         if offset != expected:
                             tally.gaps += 1
                         expected = offset + 1

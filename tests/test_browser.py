@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -38,9 +39,9 @@ def free_port() -> int:
         return port
 
 
-@pytest.fixture(scope="module")
-def site() -> Iterator[str]:
-    port = free_port()
+@contextmanager
+def running_site(port: int) -> Iterator[str]:
+    """The example site in a process of its own on ``port``."""
     server = subprocess.Popen(
         [
             sys.executable,
@@ -62,6 +63,12 @@ def site() -> Iterator[str]:
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def site() -> Iterator[str]:
+    with running_site(free_port()) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -110,3 +117,19 @@ def test_prices_update_live_in_every_model(
         assert requests <= 2  # one stream (a reconnection at most)
     if model == "poll":
         assert number(browser, "empty") >= 1  # polling asks in vain between ticks
+
+
+@pytest.mark.parametrize("model", ["sse", "longpoll"])
+def test_the_page_goes_on_across_a_server_restart(browser: webdriver.Chrome, model: str) -> None:
+    """The server restarts on the same port with a new life of its channel: the browser's own
+    EventSource (or the page's long polls) carries on, shows the gap, and never a duplicate."""
+    port = free_port()
+    wait = WebDriverWait(browser, 60, poll_frequency=0.1)
+    with running_site(port) as url:
+        browser.get(f"{url}/?model={model}")
+        wait.until(lambda driver: number(driver, "messages") >= 5)
+    before = number(browser, "messages")
+    with running_site(port):
+        wait.until(lambda driver: number(driver, "messages") >= before + 10)
+        assert number(browser, "restarts") == 1  # the gap is shown
+        assert number(browser, "duplicates") == 0

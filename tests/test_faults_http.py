@@ -114,7 +114,7 @@ async def test_the_websocket_path_answers_plain_http_as_documented() -> None:
 
 
 async def test_an_event_stream_from_earliest_says_where_it_starts() -> None:
-    channel = LongPollChannel[int](Retention(max_messages=3), Batching(max_wait=0.05))
+    channel = LongPollChannel[int](Retention(max_messages=3), Batching(max_wait=0.05), epoch=9)
     for n in range(5):
         channel.publish_nowait(n)  # 0 and 1 fall out of retention: the earliest is 2
     async with running_app(HttpApp({"c": channel})) as url, httpx.AsyncClient() as client:
@@ -123,8 +123,8 @@ async def test_an_event_stream_from_earliest_says_where_it_starts() -> None:
             async with client.stream("GET", f"{url}/c/events", params=params) as response:
                 ready, first = await events(response, 2)
     assert ready.event == "ready"
-    assert json.loads(ready.data) == {"cursor": 2}
-    assert first.id == "2"
+    assert json.loads(ready.data) == {"cursor": 2, "epoch": 9}
+    assert first.id == "9:2"
 
 
 async def test_no_server_event_is_named_like_event_sources_own() -> None:
@@ -474,7 +474,7 @@ async def test_websocket_with_parameters_is_refused_with_4400_and_extra_slashes_
 
 
 async def test_the_ready_event_lets_a_stream_resume_where_it_started() -> None:
-    channel = LongPollChannel[int](batching=Batching(max_wait=0.05))
+    channel = LongPollChannel[int](batching=Batching(max_wait=0.05), epoch=9)
     for n in range(3):
         channel.publish_nowait(n)
     async with running_app(HttpApp({"c": channel})) as url, httpx.AsyncClient() as client:
@@ -485,13 +485,13 @@ async def test_the_ready_event_lets_a_stream_resume_where_it_started() -> None:
             headers = {"last-event-id": ready.id or ""}
             async with client.stream("GET", f"{url}/c/events", headers=headers) as response:
                 _, message = await events(response, 2)
-            empty = LongPollChannel[int]()
+            empty = LongPollChannel[int](epoch=4)
             async with running_app(HttpApp({"e": empty})) as other:
                 async with client.stream("GET", f"{other}/e/events") as response:
                     (first_ready,) = await events(response, 1)
-    assert (ready.id, json.loads(ready.data)) == ("2", {"cursor": 3})
-    assert message.id == "3"  # not lost in the reconnection
-    assert first_ready.id == "-1"
+    assert (ready.id, json.loads(ready.data)) == ("9:2", {"cursor": 3, "epoch": 9})
+    assert message.id == "9:3"  # not lost in the reconnection
+    assert first_ready.id == "4:-1"
 
 
 @pytest.mark.parametrize("channel_kind", ["long", "push"])
@@ -504,13 +504,13 @@ async def test_a_last_event_id_beyond_the_head_is_refused_clearly(channel_kind: 
 
 
 async def test_a_push_event_stream_reports_a_gap_at_once_on_reconnection() -> None:
-    push = PushChannel[int]()
+    push = PushChannel[int](epoch=9)
     for n in range(5):
         await push.publish(n)  # no subscriber: these reach no one
     async with running_app(HttpApp({"c": push})) as url, httpx.AsyncClient() as client:
         with anyio.fail_after(10):
-            headers = {"last-event-id": "1"}
+            headers = {"last-event-id": "9:1"}
             async with client.stream("GET", f"{url}/c/events", headers=headers) as response:
                 ready, gap = await events(response, 2)
-    assert json.loads(ready.data) == {"cursor": 5}
-    assert (gap.event, json.loads(gap.data)) == ("missed", {"missed": 3, "cursor": 5})
+    assert json.loads(ready.data) == {"cursor": 5, "epoch": 9}
+    assert (gap.event, json.loads(gap.data)) == ("missed", {"missed": 3, "cursor": 5, "epoch": 9})

@@ -27,12 +27,16 @@ from deliverymodes import (
 )
 from tests.http_helpers import running_app
 
+EPOCH = 7  # a fixed life, so that event ids can be compared
+
 
 def make_channels() -> dict[str, object]:
     return {
-        "push": PushChannel[object](),
-        "poll": PollChannel[object](),
-        "long": LongPollChannel[object](Retention(max_messages=5), Batching(max_wait=10)),
+        "push": PushChannel[object](epoch=EPOCH),
+        "poll": PollChannel[object](epoch=EPOCH),
+        "long": LongPollChannel[object](
+            Retention(max_messages=5), Batching(max_wait=10), epoch=EPOCH
+        ),
     }
 
 
@@ -166,11 +170,18 @@ async def test_server_sent_events_resume_from_last_event_id() -> None:
                 opened, *first = await events(response, 3)
             assert opened.event == "ready"
             assert opened.retry == 3000
-            assert [(e.id, json.loads(e.data)["payload"]) for e in first] == [("0", 0), ("1", 1)]
-            headers = {"last-event-id": "1"}
+            assert [(e.id, json.loads(e.data)["payload"]) for e in first] == [
+                ("7:0", 0),
+                ("7:1", 1),
+            ]
+            headers = {"last-event-id": "7:1"}
             async with client.stream("GET", "/long/events", headers=headers) as response:
                 _, resumed = await events(response, 2)
-        assert (resumed.id, json.loads(resumed.data)["payload"]) == ("2", 2)
+            headers = {"last-event-id": "1"}  # a bare offset: in the current life
+            async with client.stream("GET", "/long/events", headers=headers) as response:
+                _, bare = await events(response, 2)
+        assert (resumed.id, json.loads(resumed.data)["payload"]) == ("7:2", 2)
+        assert bare.id == "7:2"
 
 
 async def test_server_sent_events_report_gaps_keep_alive_and_end_on_close() -> None:
@@ -205,7 +216,7 @@ async def test_server_sent_events_report_gaps_keep_alive_and_end_on_close() -> N
             "message",
             "closed",
         ]
-        assert json.loads(seen[1].data) == {"missed": 3, "cursor": 3}
+        assert json.loads(seen[1].data) == {"missed": 3, "cursor": 3, "epoch": EPOCH}
         assert b": keepalive" in raw
 
 

@@ -12,6 +12,7 @@ switching the delivery model is a one-line change of the channel class::
 from ._core import (
     EARLIEST,
     LATEST,
+    MAX_EPOCH,
     Batch,
     Batching,
     ChannelStatistics,
@@ -97,6 +98,7 @@ __all__ = [
     "DEFAULT_WRITE_BUFFER_SIZE",
     "EARLIEST",
     "LATEST",
+    "MAX_EPOCH",
     "UNSET",
     "AccessDenied",
     "Batch",

@@ -82,10 +82,11 @@ class LongPollChannel(LogChannel[T]):
         batching: Batching = _DEFAULT_BATCHING,
         *,
         sizer: Callable[[Any], int] = default_sizer,
+        epoch: int | None = None,
     ) -> None:
         if not isinstance(batching, Batching):
             raise TypeError(f"batching must be a Batching, not {type(batching).__name__}")
-        super().__init__(retention, sizer)
+        super().__init__(retention, sizer, epoch)
         self._default_batching = batching
         self._batchings: dict[tuple[tuple[str, object], ...], Batching] = {}
 
@@ -112,13 +113,18 @@ class LongPollChannel(LogChannel[T]):
         self,
         cursor: int | Start,
         *,
+        epoch: int | None = None,
         min_messages: int | Unset = UNSET,
         min_bytes: int | Unset | None = UNSET,
         max_wait: float | Unset | None = UNSET,
         max_messages: int | Unset | None = UNSET,
         max_bytes: int | Unset | None = UNSET,
     ) -> Batch[T]:
-        """Wait for a batch worth sending from ``cursor``; settings default to the channel's."""
+        """Wait for a batch worth sending from ``cursor``; settings default to the channel's.
+
+        ``epoch``: the life ``cursor`` belongs to (a batch's ``epoch``); from another life, the
+        answer starts at this life's first offset with ``missed_unknown`` set.
+        """
         batching = self._batching(
             min_messages=min_messages,
             min_bytes=min_bytes,
@@ -126,7 +132,9 @@ class LongPollChannel(LogChannel[T]):
             max_messages=max_messages,
             max_bytes=max_bytes,
         )
-        return await self._long_poll(self._resolve(cursor), batching)
+        start, across = self._restart(cursor, epoch)
+        batch = await self._long_poll(self._resolve(start), batching)
+        return self._across(batch) if across else batch
 
     async def _long_poll(
         self, cursor: int | Start, batching: Batching, fit: Fit | None = None

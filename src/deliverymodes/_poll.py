@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any, Generic, TypeVar, cast
 
 import anyio
+import attrs
 from anyio.lowlevel import checkpoint
 
 from ._common import AsyncCloseable, SubscriberIteration, check_sizer
@@ -29,10 +30,13 @@ from ._core import (
     RetentionLog,
     Start,
     SubscriberStatistics,
+    check_epoch,
     check_optional_count,
     check_seconds,
     default_sizer,
     measure,
+    new_epoch,
+    restart_point,
 )
 from ._defaults import (
     COOPERATIVE_BUDGET,
@@ -69,7 +73,10 @@ def _check_retention(retention: object) -> Retention:
 class LogChannel(AsyncCloseable, Generic[T]):
     """A channel over a retention log: publishing appends, readers read from a cursor."""
 
-    def __init__(self, retention: Retention, sizer: Callable[[Any], int]) -> None:
+    def __init__(
+        self, retention: Retention, sizer: Callable[[Any], int], epoch: int | None
+    ) -> None:
+        self._epoch = new_epoch() if epoch is None else check_epoch("epoch", epoch)
         self._log: RetentionLog[T] = RetentionLog(_check_retention(retention))
         self._sizer = check_sizer(sizer)
         self._closed = False
@@ -80,8 +87,14 @@ class LogChannel(AsyncCloseable, Generic[T]):
         self._waiters: ReleaseQueue[Any] = ReleaseQueue()
         self._delivered = 0
         self._missed = 0
+        self._missed_unknown = 0
         self._polls = 0
         self._empty_polls = 0
+
+    @property
+    def epoch(self) -> int:
+        """This life of the channel: random when created, unless given. Offsets belong to it."""
+        return self._epoch
 
     @property
     def retention(self) -> Retention:
@@ -153,7 +166,19 @@ class LogChannel(AsyncCloseable, Generic[T]):
         self._delivered += count
         self._missed += read.missed
         closed = self._closed and read.cursor == self._log.head
-        return Batch(read.messages, read.cursor, read.missed, closed, reason)
+        return Batch(read.messages, read.cursor, read.missed, closed, reason, self._epoch)
+
+    def _restart(self, cursor: int | Start, epoch: int | None) -> tuple[int | Start, bool]:
+        """Where a read from ``cursor`` of life ``epoch`` starts here, and whether it crosses
+        from another life (see :func:`restart_point`)."""
+        if epoch is not None:
+            check_epoch("epoch", epoch)
+        return restart_point(cursor, epoch, self._epoch)
+
+    def _across(self, batch: Batch[T]) -> Batch[T]:
+        """``batch``, answering a read from another life: an unknown number was lost before."""
+        self._missed_unknown += 1
+        return attrs.evolve(batch, missed_unknown=True)
 
     def _read(
         self,
@@ -196,6 +221,7 @@ class LogChannel(AsyncCloseable, Generic[T]):
             published=log.head,
             delivered=self._delivered,
             missed=self._missed,
+            missed_unknown=self._missed_unknown,
             subscribers=self._subscribers,
             retained_messages=log.retained_messages,
             retained_bytes=log.retained_bytes,
@@ -217,18 +243,26 @@ class PollChannel(LogChannel[T]):
         retention: Retention = _DEFAULT_RETENTION,
         *,
         sizer: Callable[[Any], int] = default_sizer,
+        epoch: int | None = None,
     ) -> None:
-        super().__init__(retention, sizer)
+        super().__init__(retention, sizer, epoch)
 
     async def poll(
         self,
         cursor: int | Start,
         *,
+        epoch: int | None = None,
         max_messages: int | None = DEFAULT_MAX_BATCH_MESSAGES,
         max_bytes: int | None = DEFAULT_MAX_BATCH_BYTES,
     ) -> Batch[T]:
-        """What is retained from ``cursor``, at once, within the caps."""
-        return await self._poll_at_once(cursor, max_messages, max_bytes)
+        """What is retained from ``cursor``, at once, within the caps.
+
+        ``epoch``: the life ``cursor`` belongs to (a batch's ``epoch``); from another life, the
+        answer starts at this life's first offset with ``missed_unknown`` set.
+        """
+        start, across = self._restart(cursor, epoch)
+        batch = await self._poll_at_once(start, max_messages, max_bytes)
+        return self._across(batch) if across else batch
 
     def subscribe(
         self,
@@ -265,6 +299,8 @@ class CursorSubscriber(SubscriberIteration[T]):
         self._budget = COOPERATIVE_BUDGET
         self._delivered = 0
         self._missed = 0
+        self._missed_unknown = 0
+        self._epoch: int | None = None  # the life of the channel its cursor belongs to, once known
         self._polls = 0
         self._empty_polls = 0
 
@@ -293,7 +329,9 @@ class CursorSubscriber(SubscriberIteration[T]):
 
     def _took(self, batch: Batch[T]) -> None:
         self._cursor = batch.cursor
+        self._epoch = batch.epoch or self._epoch
         self._missed += batch.missed
+        self._missed_unknown += batch.missed_unknown
         self._polls += 1
         if not batch.messages:
             self._empty_polls += 1
@@ -370,6 +408,7 @@ class CursorSubscriber(SubscriberIteration[T]):
         return SubscriberStatistics(
             delivered=self._delivered,
             missed=self._missed,
+            missed_unknown=self._missed_unknown,
             lag=len(self._buffer) + pending,
             polls=self._polls,
             empty_polls=self._empty_polls,

@@ -19,9 +19,11 @@ from ._core import (
     PushLedger,
     SubscriberStatistics,
     check_count,
+    check_epoch,
     default_sizer,
     make_message,
     measure,
+    new_epoch,
 )
 from ._defaults import COOPERATIVE_BUDGET, DEFAULT_BUFFER_SIZE
 from ._exceptions import ChannelClosed, SlowConsumer
@@ -52,7 +54,9 @@ class PushChannel(AsyncCloseable, Generic[T]):
         overflow: Overflow = Overflow.BLOCK,
         *,
         sizer: Callable[[Any], int] = default_sizer,
+        epoch: int | None = None,
     ) -> None:
+        self._epoch = new_epoch() if epoch is None else check_epoch("epoch", epoch)
         self.buffer_size = check_count("buffer_size", buffer_size)
         self.overflow = _check_overflow(overflow)
         self._sizer = check_sizer(sizer)
@@ -68,6 +72,11 @@ class PushChannel(AsyncCloseable, Generic[T]):
     @property
     def closed(self) -> bool:
         return self._closed
+
+    @property
+    def epoch(self) -> int:
+        """This life of the channel: random when created, unless given. Offsets belong to it."""
+        return self._epoch
 
     @property
     def head(self) -> int:

@@ -12,6 +12,7 @@ from ._checks import (
     count_validator,
     seconds_validator,
 )
+from ._epoch import MAX_EPOCH, check_epoch, new_epoch, restart_point
 from ._log import Read, RetentionLog
 from ._overflow import Action, PushLedger
 from ._release import release_reason
@@ -35,6 +36,7 @@ from ._waiting import ReleaseQueue, Wait
 __all__ = [
     "EARLIEST",
     "LATEST",
+    "MAX_EPOCH",
     "Action",
     "Batch",
     "Batching",
@@ -51,6 +53,7 @@ __all__ = [
     "SubscriberStatistics",
     "Wait",
     "check_count",
+    "check_epoch",
     "check_optional_count",
     "check_optional_seconds",
     "check_seconds",
@@ -58,6 +61,8 @@ __all__ = [
     "default_sizer",
     "make_message",
     "measure",
+    "new_epoch",
     "release_reason",
+    "restart_point",
     "seconds_validator",
 ]

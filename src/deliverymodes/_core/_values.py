@@ -107,7 +107,10 @@ class Batch(Generic[T]):
     ``cursor`` is the offset to ask for next; ``missed`` counts the messages between the requested
     cursor and the first one returned that retention had already evicted; ``closed`` says the
     channel is closed and nothing will come after this batch; ``reason`` says why a long poll was
-    released (``None`` for a plain poll).
+    released (``None`` for a plain poll). ``epoch`` is the channel's life that the offsets and the
+    cursor belong to (0: not known); ``missed_unknown`` says the requested cursor was from another
+    life, so that an unknown number of messages was lost before this batch (``missed`` counts only
+    those lost in this life).
     """
 
     messages: tuple[Message[T], ...]
@@ -115,6 +118,8 @@ class Batch(Generic[T]):
     missed: int = 0
     closed: bool = False
     reason: Release | None = None
+    epoch: int = 0
+    missed_unknown: bool = False
 
 
 @attrs.frozen
@@ -169,6 +174,8 @@ class ChannelStatistics:
     - ``delivered``: messages handed to readers (push: received; poll: returned in batches).
     - ``dropped``: push deliveries lost to an overflow policy (one per subscriber that lost it).
     - ``missed``: messages readers asked for that retention had already evicted.
+    - ``missed_unknown``: reads from a cursor of another life of the channel (an epoch before a
+      restart), each of which lost an unknown number of messages.
     - ``subscribers``: subscriptions open now.
     - ``retained_messages``, ``retained_bytes``: history kept now (poll and long poll).
     - ``buffered``: messages waiting in push subscribers' buffers now.
@@ -180,6 +187,7 @@ class ChannelStatistics:
     delivered: int = 0
     dropped: int = 0
     missed: int = 0
+    missed_unknown: int = 0
     subscribers: int = 0
     retained_messages: int = 0
     retained_bytes: int = 0
@@ -195,7 +203,10 @@ class SubscriberStatistics:
 
     - ``delivered``: messages it handed to the application.
     - ``dropped``: messages it lost to its overflow policy (push).
-    - ``missed``: messages retention evicted before it read them (poll and long poll).
+    - ``missed``: messages retention evicted before it read them (poll and long poll), or that
+      were published while it was disconnected (a remote push subscriber).
+    - ``missed_unknown``: times it lost an unknown number of messages (the channel restarted in a
+      new life while it was away).
     - ``lag``: messages waiting for it now (buffered, or retained past its cursor).
     - ``polls``, ``empty_polls``: requests it made, and those that came back empty.
     """
@@ -203,6 +214,7 @@ class SubscriberStatistics:
     delivered: int = 0
     dropped: int = 0
     missed: int = 0
+    missed_unknown: int = 0
     lag: int = 0
     polls: int = 0
     empty_polls: int = 0

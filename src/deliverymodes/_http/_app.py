@@ -49,7 +49,7 @@ Authorize = Callable[[Scope, str, str], "bool | Awaitable[bool]"]
 
 _JSON = [(b"content-type", b"application/json")]
 _LONG_POLL_PARAMETERS = frozenset(
-    {"cursor", "max_messages", "max_bytes", "wait", "min_messages", "min_bytes"}
+    {"cursor", "epoch", "max_messages", "max_bytes", "wait", "min_messages", "min_bytes"}
 )
 
 
@@ -218,7 +218,9 @@ class HttpApp:
             )
         params = parameters(scope, _LONG_POLL_PARAMETERS)
         asked = cursor(params.get("cursor"))
-        start = EARLIEST if asked is None else asked
+        start, across = channel._restart(
+            EARLIEST if asked is None else asked, count(params, "epoch", 1)
+        )
         wait = seconds(params, "wait")
         min_messages = count(params, "min_messages", 1)
         min_bytes = count(params, "min_bytes", 0)
@@ -253,6 +255,8 @@ class HttpApp:
                     batch = held
         except (TypeError, ValueError) as error:
             raise HttpError(400, str(error)) from None
+        if across:
+            batch = channel._across(batch)
         await _respond_bytes(send, 200, self._fragments.batch(batch))
 
 

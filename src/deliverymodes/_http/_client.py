@@ -27,6 +27,7 @@ from .._core import (
     Start,
     SubscriberStatistics,
     check_count,
+    check_epoch,
     check_seconds,
     make_message,
 )
@@ -90,6 +91,8 @@ def _batch(data: object) -> Batch[Any]:
         _field(data, "missed", int),
         _field(data, "closed", bool),
         None if reason is None else Release(reason),
+        _field(data, "epoch", int),
+        _field(data, "missed_unknown", bool),
     )
 
 
@@ -169,6 +172,7 @@ class HttpChannel(AsyncCloseable, Generic[T]):
         self._empty_polls = 0
         self._delivered = 0
         self._missed = 0
+        self._missed_unknown = 0
         self._subscribers: set[SubscriberIteration[T]] = set()
 
     async def publish(self, payload: T) -> Message[T]:
@@ -192,14 +196,18 @@ class HttpChannel(AsyncCloseable, Generic[T]):
         self,
         cursor: int | Start,
         *,
+        epoch: int | None = None,
         wait: float | None = None,
         min_messages: int | None = None,
         min_bytes: int | None = None,
         max_messages: int | None = None,
         max_bytes: int | None = None,
     ) -> Batch[T]:
-        """A poll, or a long poll with ``wait`` seconds (the server clamps it)."""
+        """A poll, or a long poll with ``wait`` seconds (the server clamps it), from ``cursor``
+        of life ``epoch`` (a batch's ``epoch``)."""
         params: dict[str, str] = {"cursor": _cursor_parameter(cursor)}
+        if epoch is not None:
+            params["epoch"] = str(check_epoch("epoch", epoch))
         if wait is not None:
             params["wait"] = str(check_seconds("wait", wait))
         for name, value, minimum in (
@@ -216,6 +224,7 @@ class HttpChannel(AsyncCloseable, Generic[T]):
         self._empty_polls += not batch.messages
         self._delivered += len(batch.messages)
         self._missed += batch.missed
+        self._missed_unknown += batch.missed_unknown
         return batch
 
     def subscribe(
@@ -246,6 +255,7 @@ class HttpChannel(AsyncCloseable, Generic[T]):
             published=self._published,
             delivered=self._delivered,
             missed=self._missed,
+            missed_unknown=self._missed_unknown,
             subscribers=len(self._subscribers),
             polls=self._polls,
             empty_polls=self._empty_polls,
@@ -275,14 +285,17 @@ class HttpPollSubscriber(CursorSubscriber[T]):
     async def __aenter__(self) -> Self:
         """Fix a LATEST start now, so that the subscription sees everything from this point."""
         if self._cursor is LATEST:
-            self._cursor = (await self._channel.poll(LATEST, max_messages=1)).cursor
+            batch = await self._channel.poll(LATEST, max_messages=1)
+            self._cursor, self._epoch = batch.cursor, batch.epoch or None
         return self
 
     async def _fetch(self) -> Batch[T]:
         delay = 0.1
         while True:
             try:
-                return await self._channel.poll(self._cursor, wait=self._wait, **self._caps)
+                return await self._channel.poll(
+                    self._cursor, epoch=self._epoch, wait=self._wait, **self._caps
+                )
             except ConnectionLost:  # the cursor is unchanged: try again, nothing is lost
                 await anyio.sleep(delay)
                 delay = min(delay * 2, _MAX_RECONNECT_DELAY)
@@ -302,12 +315,13 @@ class HttpEventSubscriber(SubscriberIteration[T]):
         _cursor_parameter(start)
         self._channel = channel
         self._start = start
-        self._last_id: int | None = None
+        self._last_id: str | None = None  # the last event id seen: where a reconnection resumes
         self._stream: AsyncGenerator[Message[T] | object | None, None] | None = None
         self._ended: Exception | None = None
         self._closed = False
         self._delivered = 0
         self._missed = 0
+        self._missed_unknown = 0
         self._budget = COOPERATIVE_BUDGET
         self.reconnects = 0
         channel._subscribers.add(self)
@@ -333,7 +347,7 @@ class HttpEventSubscriber(SubscriberIteration[T]):
         while True:
             headers, params = {"accept": "text/event-stream"}, {}
             if self._last_id is not None:
-                headers["last-event-id"] = str(self._last_id)
+                headers["last-event-id"] = self._last_id
             else:
                 params["cursor"] = _cursor_parameter(self._start)
             url = f"{remote.base_url}{self._channel._path}/events"
@@ -366,17 +380,17 @@ class HttpEventSubscriber(SubscriberIteration[T]):
         """What one event means: a message, _OPENED, None (the end) or _NOTHING."""
         if event.event == "message":
             message: Message[T] = _parsed("an event", _message, event.data)
-            self._last_id = message.offset
+            self._last_id = event.id
             return message
         if event.event == "ready":
-            ready = _parsed("a ready event", _json_object, event.data)
-            if self._last_id is None and "cursor" in ready:
-                # A reconnection resumes from here, not from LATEST again.
-                self._start = _checked("a ready event", lambda: _field(ready, "cursor", int))
+            _parsed("a ready event", _json_object, event.data)
+            if event.id is not None:
+                self._last_id = event.id  # a reconnection resumes here, not from LATEST again
             return _OPENED
         if event.event == "missed":
             gap = _parsed("a missed event", _json_object, event.data)
             self._missed += _checked("a missed event", lambda: _field(gap, "missed", int))
+            self._missed_unknown += gap.get("missed_unknown") is True
         elif event.event in ("closed", "disconnected"):
             return None
         return _NOTHING
@@ -418,4 +432,6 @@ class HttpEventSubscriber(SubscriberIteration[T]):
             await self._stream.aclose()
 
     def statistics(self) -> SubscriberStatistics:
-        return SubscriberStatistics(delivered=self._delivered, missed=self._missed)
+        return SubscriberStatistics(
+            delivered=self._delivered, missed=self._missed, missed_unknown=self._missed_unknown
+        )

@@ -40,7 +40,7 @@ _SSE = [
     (b"cache-control", b"no-cache"),
     (b"x-accel-buffering", b"no"),  # tell nginx not to buffer the stream
 ]
-_PUSH_PARAMETERS = frozenset({"cursor"})
+_PUSH_PARAMETERS = frozenset({"cursor", "epoch"})
 _POLL_PARAMETERS = _PUSH_PARAMETERS | {"max_messages", "max_bytes"}
 _LONG_POLL_PARAMETERS = _POLL_PARAMETERS | {"wait", "min_messages", "min_bytes"}
 _CLOSED = format_event("{}", event="closed")
@@ -51,18 +51,22 @@ def body(data: bytes, *, more: bool = True) -> dict[str, Any]:
     return {"type": "http.response.body", "body": data, "more_body": more}
 
 
-def _resume_point(scope: Scope, params: dict[str, str]) -> int | Start:
-    """Where the stream starts: after ``Last-Event-ID``, else at ``?cursor=``, else LATEST."""
+def _resume_point(scope: Scope, params: dict[str, str]) -> tuple[int | Start, int | None]:
+    """Where the stream starts, and the life of the channel that cursor belongs to: right after
+    ``Last-Event-ID`` (``epoch:offset``, or a bare offset), else at ``?cursor=`` (and
+    ``?epoch=``), else LATEST."""
     last_id = (header(scope, b"last-event-id") or "").strip()
     if last_id:
-        if last_id == "-1":  # the ready event's id for a stream that started at offset 0
-            return 0
-        last = cursor(last_id, "Last-Event-ID")
+        epoch_text, _, offset_text = last_id.rpartition(":")
+        epoch = count({"e": epoch_text}, "e", 1) if epoch_text else None
+        if offset_text == "-1":  # the ready event's id for a stream that started at offset 0
+            return 0, epoch
+        last = cursor(offset_text, "Last-Event-ID")
         if not isinstance(last, int):
-            raise HttpError(400, "Last-Event-ID must be an offset")
-        return last + 1
+            raise HttpError(400, "Last-Event-ID must be an offset, or epoch:offset")
+        return last + 1, epoch
     start = cursor(params.get("cursor"))
-    return LATEST if start is None else start
+    return (LATEST if start is None else start), count(params, "epoch", 1)
 
 
 def _beyond(start: int, head: int, scope: Scope) -> HttpError:
@@ -87,46 +91,89 @@ async def serve_events(
             raise HttpError(400, f"{extra[0]} does not apply to the events of {kind} channel")
     else:
         raise HttpError(400, "this channel cannot be subscribed to")
-    start = _resume_point(scope, params)
-    # The start is fixed (a LATEST cursor resolved, a push subscription made) before the stream
-    # opens, so that nothing published after the client saw "ready" is missed.
+    start, epoch = _resume_point(scope, params)
     if isinstance(channel, LogChannel):
-        head = channel.head
-        if isinstance(start, int) and start > head:
-            raise _beyond(start, head, scope)
-        resolved = channel._resolve(start)
-        offset = channel.earliest if resolved is EARLIEST else resolved
-        assert isinstance(offset, int)
-        batching = _batching(app, channel, params) if isinstance(channel, LongPollChannel) else None
-        caps = {
-            "max_messages": cap(count(params, "max_messages", 1), DEFAULT_MAX_BATCH_MESSAGES),
-            "max_bytes": cap(count(params, "max_bytes", 1), DEFAULT_MAX_BATCH_BYTES),
-        }
-        log_stream = partial(
-            _stream_log, app, send, channel, start=offset, batching=batching, caps=caps
-        )
-        await _respond_with_events(app, receive, send, offset, log_stream)
-        return
+        await _serve_log(app, scope, receive, send, channel, params, start, epoch)
+    else:
+        await _serve_push(app, scope, receive, send, channel, start, epoch)
+
+
+async def _serve_log(  # noqa: PLR0917 - the request and what was read from it
+    app: HttpApp,
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    channel: LogChannel[Any],
+    params: dict[str, str],
+    start: int | Start,
+    epoch: int | None,
+) -> None:
+    # The start is fixed (a LATEST cursor resolved) before the stream opens, so that nothing
+    # published after the client saw "ready" is missed.
+    try:
+        start, across = channel._restart(start, epoch)
+    except ValueError as error:
+        raise HttpError(400, str(error)) from None
+    head = channel.head
+    if isinstance(start, int) and start > head:
+        raise _beyond(start, head, scope)
+    resolved = channel._resolve(start)
+    offset = channel.earliest if resolved is EARLIEST else resolved
+    assert isinstance(offset, int)
+    batching = _batching(app, channel, params) if isinstance(channel, LongPollChannel) else None
+    caps = {
+        "max_messages": cap(count(params, "max_messages", 1), DEFAULT_MAX_BATCH_MESSAGES),
+        "max_bytes": cap(count(params, "max_bytes", 1), DEFAULT_MAX_BATCH_BYTES),
+    }
+    stream = partial(
+        _stream_log,
+        app,
+        send,
+        channel,
+        start=offset,
+        batching=batching,
+        caps=caps,
+        across=across,
+    )
+    await _respond_with_events(app, receive, send, first=offset, epoch=channel.epoch, stream=stream)
+
+
+async def _serve_push(  # noqa: PLR0917 - the request and what was read from it
+    app: HttpApp,
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    channel: Any,
+    start: int | Start,
+    epoch: int | None,
+) -> None:
+    life = getattr(channel, "epoch", 0)
     next_offset = getattr(channel, "head", None)  # where a subscription made now starts
     if not isinstance(next_offset, int):
         next_offset = None
-    if isinstance(start, int) and next_offset is not None and start > next_offset:
+    across = epoch is not None and epoch != life
+    if not across and isinstance(start, int) and next_offset is not None and start > next_offset:
         raise _beyond(start, next_offset, scope)
+    # The subscription is made before the stream opens, so that nothing published after the
+    # client saw "ready" is missed.
     subscription: Any = channel.subscribe()
     try:
-        first = (
-            next_offset if next_offset is not None else start if isinstance(start, int) else None
-        )
+        first = next_offset
+        if first is None and isinstance(start, int) and not across:
+            first = start
 
         async def stream() -> None:
             async with subscription as subscriber:
-                if isinstance(start, int) and next_offset is not None and next_offset > start:
-                    # Published while this reader was away: reported before anything else.
-                    gap = gap_json(next_offset - start, next_offset)
+                # What was published while this reader was away, reported before anything else.
+                if across and next_offset is not None:
+                    gap = gap_json(next_offset, next_offset, life, unknown=True)
                     await send(body(format_event(gap, event="missed")))
-                await _stream_push(app, send, subscriber, first)
+                elif isinstance(start, int) and next_offset is not None and next_offset > start:
+                    gap = gap_json(next_offset - start, next_offset, life)
+                    await send(body(format_event(gap, event="missed")))
+                await _stream_push(app, send, subscriber, first, life)
 
-        await _respond_with_events(app, receive, send, first, stream)
+        await _respond_with_events(app, receive, send, first=first, epoch=life, stream=stream)
     finally:  # also when the stream never started
         with anyio.CancelScope(shield=True):
             await subscription.aclose()
@@ -154,15 +201,15 @@ def _batching(app: HttpApp, channel: LongPollChannel[Any], params: dict[str, str
 
 
 async def _respond_with_events(
-    app: HttpApp, receive: Receive, send: Send, first: int | None, stream: Any
+    app: HttpApp, receive: Receive, send: Send, *, first: int | None, epoch: int, stream: Any
 ) -> None:
     async def stream_all() -> None:
         headers = {"type": "http.response.start", "status": 200, "headers": _SSE}
         await send(headers)
         # The ready event's id is the offset before the first one the stream carries, so that
         # an EventSource that reconnects before any message resumes where it started.
-        ready = {} if first is None else {"cursor": first}
-        event_id = None if first is None else str(first - 1)
+        ready = {"epoch": epoch} if first is None else {"cursor": first, "epoch": epoch}
+        event_id = None if first is None else f"{epoch}:{first - 1}"
         await send(body(format_event(dumps(ready), event="ready", id=event_id, retry=app.retry)))
         await stream()
         await send(body(b"", more=False))
@@ -178,6 +225,7 @@ async def _stream_log(
     start: int,
     batching: Batching | None,
     caps: dict[str, Any],
+    across: bool,
 ) -> None:
     """Batches from ``start`` as events: long polls (``batching``) or polls, on one stream, with a
     keepalive comment after every ``keepalive_interval`` without a write."""
@@ -209,7 +257,9 @@ async def _stream_log(
                 batch = ready
         else:
             batch = await channel._poll_at_once(position, caps["max_messages"], caps["max_bytes"])
-        if batch.messages or batch.missed:
+        if across:  # the first batch answers a cursor from another life of the channel
+            batch, across = channel._across(batch), False
+        if batch.messages or batch.missed or batch.missed_unknown:
             await write(app._fragments.events(batch))
         if batch.closed:
             await write(_CLOSED)
@@ -221,7 +271,9 @@ async def _stream_log(
             await write(_KEEPALIVE)
 
 
-async def _stream_push(app: HttpApp, send: Send, subscriber: Any, expected: int | None) -> None:
+async def _stream_push(
+    app: HttpApp, send: Send, subscriber: Any, expected: int | None, epoch: int
+) -> None:
     """Every message of a push subscription as an event; gaps (drops) reported as missed."""
     while True:
         with anyio.move_on_after(app.keepalive_interval) as idle:
@@ -237,7 +289,7 @@ async def _stream_push(app: HttpApp, send: Send, subscriber: Any, expected: int 
             await send(body(format_comment("keepalive")))
             continue
         if expected is not None and message.offset > expected:
-            gap = gap_json(message.offset - expected, message.offset)
+            gap = gap_json(message.offset - expected, message.offset, epoch)
             await send(body(format_event(gap, event="missed")))
         expected = message.offset + 1
-        await send(body(app._fragments.event(message)))
+        await send(body(app._fragments.event(message, epoch)))

@@ -19,10 +19,12 @@ def _json_payload(payload: object) -> dict[str, object]:
     return {"payload": payload}
 
 
-def message_json(message: Message[Any]) -> dict[str, object]:
-    """A message as the HTTP adapter writes it (bytes payloads in base64, said so)."""
+def message_json(message: Message[Any], epoch: int) -> dict[str, object]:
+    """A message as the HTTP adapter writes it (bytes payloads in base64, said so), with the
+    epoch of its channel's life."""
     return {
         "offset": message.offset,
+        "epoch": epoch,
         **_json_payload(message.payload),
         "size": message.size,
         "published_at": message.published_at,
@@ -45,26 +47,27 @@ class Fragments:
         # (kind, id(first message), count, missed, closed, reason) -> (first message, encoding)
         self._encoded: dict[tuple[object, ...], tuple[Message[Any], bytes]] = {}
 
-    def _entry(self, message: Message[Any]) -> tuple[Message[Any], str, bytes | None]:
+    def _entry(self, message: Message[Any], epoch: int) -> tuple[Message[Any], str, bytes | None]:
+        # A message belongs to one channel, so to one epoch: its id is key enough.
         entry = self._messages.get(id(message))
         if entry is not None and entry[0] is message:
             return entry
         if len(self._messages) >= self._size:
             self._messages.clear()  # cheaper than keeping an order; recent ones come back soon
-        entry = (message, dumps(message_json(message)), None)
+        entry = (message, dumps(message_json(message, epoch)), None)
         self._messages[id(message)] = entry
         return entry
 
-    def text(self, message: Message[Any]) -> str:
+    def text(self, message: Message[Any], epoch: int) -> str:
         """The message as JSON."""
-        return self._entry(message)[1]
+        return self._entry(message, epoch)[1]
 
-    def event(self, message: Message[Any]) -> bytes:
-        """The message as one SSE event (its offset as the id)."""
-        entry = self._entry(message)
+    def event(self, message: Message[Any], epoch: int) -> bytes:
+        """The message as one SSE event, its id ``epoch:offset``."""
+        entry = self._entry(message, epoch)
         event = entry[2]
         if event is None:
-            event = f"id: {message.offset}\ndata: {entry[1]}\n\n".encode()
+            event = f"id: {epoch}:{message.offset}\ndata: {entry[1]}\n\n".encode()
             self._messages[id(message)] = (message, entry[1], event)
         return event
 
@@ -85,6 +88,7 @@ class Fragments:
             id(first),
             len(batch.messages),
             batch.missed,
+            batch.missed_unknown,
             batch.closed,
             batch.reason,
         )
@@ -98,23 +102,29 @@ class Fragments:
         return encoded
 
     def _batch(self, batch: Batch[Any]) -> bytes:
-        messages = ",".join([self.text(message) for message in batch.messages])
+        epoch = batch.epoch
+        messages = ",".join([self.text(message, epoch) for message in batch.messages])
         reason = "null" if batch.reason is None else f'"{batch.reason.value}"'
         closed = "true" if batch.closed else "false"
+        unknown = "true" if batch.missed_unknown else "false"
         return (
-            f'{{"messages":[{messages}],"cursor":{batch.cursor},"missed":{batch.missed},'
-            f'"closed":{closed},"reason":{reason}}}'
+            f'{{"messages":[{messages}],"cursor":{batch.cursor},"epoch":{epoch},'
+            f'"missed":{batch.missed},"missed_unknown":{unknown},"closed":{closed},'
+            f'"reason":{reason}}}'
         ).encode()
 
     def _events(self, batch: Batch[Any]) -> bytes:
         chunks = []
-        if batch.missed:
+        if batch.missed or batch.missed_unknown:
             first = batch.messages[0].offset if batch.messages else batch.cursor
-            chunks.append(format_event(gap_json(batch.missed, first), event="missed"))
-        chunks.extend([self.event(message) for message in batch.messages])
+            gap = gap_json(batch.missed, first, batch.epoch, unknown=batch.missed_unknown)
+            chunks.append(format_event(gap, event="missed"))
+        chunks.extend([self.event(message, batch.epoch) for message in batch.messages])
         return b"".join(chunks)
 
 
-def gap_json(missed: int, cursor: int) -> str:
-    """A report of ``missed`` messages lost before offset ``cursor``."""
-    return f'{{"missed":{missed},"cursor":{cursor}}}'
+def gap_json(missed: int, cursor: int, epoch: int, *, unknown: bool = False) -> str:
+    """A report of ``missed`` messages lost before offset ``cursor`` of life ``epoch`` (and of
+    an unknown number more, lost with an earlier life, if ``unknown``)."""
+    more = ',"missed_unknown":true' if unknown else ""
+    return f'{{"missed":{missed}{more},"cursor":{cursor},"epoch":{epoch}}}'

@@ -50,6 +50,7 @@ async def serve_websocket(app: HttpApp, scope: Scope, receive: Receive, send: Se
         await send({"type": "websocket.close", "code": 4000 + error.status, "reason": reason})
         return
     head = getattr(channel, "head", None)  # a push subscription starts there
+    epoch = getattr(channel, "epoch", 0)
     async with channel.subscribe() as subscriber:
         start = getattr(subscriber, "cursor", head)  # a cursor subscriber starts there
         expected = start if isinstance(start, int) else None
@@ -58,7 +59,7 @@ async def serve_websocket(app: HttpApp, scope: Scope, receive: Receive, send: Se
 
             async def forward() -> None:
                 with contextlib.suppress(OSError):  # the client went away meanwhile
-                    await _forward(app, send, subscriber, expected)
+                    await _forward(app, send, subscriber, expected, epoch)
                 tg.cancel_scope.cancel()
 
             tg.start_soon(forward)
@@ -67,17 +68,19 @@ async def serve_websocket(app: HttpApp, scope: Scope, receive: Receive, send: Se
             tg.cancel_scope.cancel()
 
 
-async def _forward(app: HttpApp, send: Send, subscriber: Any, expected: int | None) -> None:
+async def _forward(
+    app: HttpApp, send: Send, subscriber: Any, expected: int | None, epoch: int
+) -> None:
     """Every message as a text frame; a gap (dropped or missed messages) reported before the
     next message; the close code says why the subscription ended."""
     code, reason = _CLOSED, "the channel is closed"
     try:
         async for message in subscriber:
             if expected is not None and message.offset > expected:
-                gap = gap_json(message.offset - expected, message.offset)
+                gap = gap_json(message.offset - expected, message.offset, epoch)
                 await send({"type": "websocket.send", "text": gap})
             expected = message.offset + 1
-            await send({"type": "websocket.send", "text": app._fragments.text(message)})
+            await send({"type": "websocket.send", "text": app._fragments.text(message, epoch)})
     except SlowConsumer:
         code, reason = _SLOW, "slow consumer: too far behind"
     await send({"type": "websocket.close", "code": code, "reason": reason})

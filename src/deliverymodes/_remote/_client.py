@@ -25,6 +25,7 @@ from .._core import (
     Start,
     SubscriberStatistics,
     check_count,
+    check_epoch,
     check_optional_count,
     check_optional_seconds,
     check_seconds,
@@ -130,6 +131,10 @@ def _wire_cursor(cursor: int | Start, name: str = "cursor") -> int:
     if cursor < 0:
         raise ValueError(f"{name} must be >= 0, got {cursor}")
     return cursor
+
+
+def _wire_epoch(epoch: int | None) -> int:
+    return 0 if epoch is None else check_epoch("epoch", epoch)
 
 
 def _wire_setting(name: str, value: object, *, minimum: int) -> int:
@@ -389,6 +394,8 @@ class Remote(AsyncCloseable):
             reply.missed,
             reply.closed,
             _RELEASES.get(reply.reason),
+            reply.epoch,
+            reply.missed_unknown,
         )
 
     async def _publish(self, name: str, payload: Any) -> Message[Any]:
@@ -501,6 +508,9 @@ class RemotePushSubscriber(SubscriberIteration[T]):
         self._ended: DeliveryError | None = None
         self._closed = False
         self._delivered = 0
+        self._dropped = 0  # gaps in the offsets pushed: dropped for it by the server's policy
+        self._expected: int | None = None  # the offset the next pushed message should have
+        self.epoch: int | None = None  # the channel's life, once the server confirmed
         self._consumed = 0  # since the last CREDIT
         self._budget = COOPERATIVE_BUDGET
         self._decode = remote.codec.decode
@@ -518,7 +528,7 @@ class RemotePushSubscriber(SubscriberIteration[T]):
         """Wait until the server confirms the subscription (raises its refusal, if any)."""
         if not self._confirmed:
             try:
-                await self._remote._wait(self._confirmation)
+                reply = await self._remote._wait(self._confirmation)
             except BaseException:
                 # Refused, or given up waiting (cancelled). UNSUBSCRIBE follows SUBSCRIBE on the
                 # wire, so a subscription the server makes anyway ends at once; one it refused
@@ -526,6 +536,10 @@ class RemotePushSubscriber(SubscriberIteration[T]):
                 with anyio.CancelScope(shield=True):
                     await self.aclose()
                 raise
+            assert isinstance(reply, Subscribed)
+            self.epoch = reply.epoch or None
+            if self._expected is None:
+                self._expected = reply.head
             self._confirmed = True
 
     async def __aenter__(self) -> Self:
@@ -533,6 +547,11 @@ class RemotePushSubscriber(SubscriberIteration[T]):
         return self
 
     def _deliver(self, messages: tuple[WireMessage, ...]) -> None:
+        expected = self._expected
+        end = messages[-1].offset + 1
+        if expected is not None:  # offsets skipped: messages the policy dropped for it
+            self._dropped += end - expected - len(messages)
+        self._expected = end
         self._buffer.extend(messages)
         self._wake()
 
@@ -604,7 +623,9 @@ class RemotePushSubscriber(SubscriberIteration[T]):
         self._wake()
 
     def statistics(self) -> SubscriberStatistics:
-        return SubscriberStatistics(delivered=self._delivered, lag=len(self._buffer))
+        return SubscriberStatistics(
+            delivered=self._delivered, dropped=self._dropped, lag=len(self._buffer)
+        )
 
 
 class RemotePollChannel(_RemoteChannel[T]):
@@ -616,26 +637,30 @@ class RemotePollChannel(_RemoteChannel[T]):
         self._empty_polls = 0
         self._delivered = 0
         self._missed = 0
+        self._missed_unknown = 0
 
     def _count(self, batch: Batch[T]) -> Batch[T]:
         self._polls += 1
         self._empty_polls += not batch.messages
         self._delivered += len(batch.messages)
         self._missed += batch.missed
+        self._missed_unknown += batch.missed_unknown
         return batch
 
     async def poll(
         self,
         cursor: int | Start,
         *,
+        epoch: int | None = None,
         max_messages: int | None = DEFAULT_MAX_BATCH_MESSAGES,
         max_bytes: int | None = DEFAULT_MAX_BATCH_BYTES,
     ) -> Batch[T]:
-        """What the server retains from ``cursor``, at once."""
+        """What the server retains from ``cursor`` (of life ``epoch``), at once."""
         settings = (
             _wire_cursor(cursor),
             _wire_setting("max_messages", max_messages, minimum=1),
             _wire_setting("max_bytes", max_bytes, minimum=1),
+            _wire_epoch(epoch),
         )
         reply = await self._remote._request(lambda number: Poll(number, self.name, *settings))
         return self._count(self._remote._batch(reply))
@@ -652,8 +677,10 @@ class RemotePollChannel(_RemoteChannel[T]):
         interval = check_seconds("poll_interval", poll_interval)
         _wire_cursor(start, "start")
 
-        async def fetch(cursor: int | Start) -> Batch[T]:
-            return await self.poll(cursor, max_messages=max_messages, max_bytes=max_bytes)
+        async def fetch(cursor: int | Start, epoch: int | None) -> Batch[T]:
+            return await self.poll(
+                cursor, epoch=epoch, max_messages=max_messages, max_bytes=max_bytes
+            )
 
         return RemotePollSubscriber(self, start, fetch, interval)
 
@@ -662,6 +689,7 @@ class RemotePollChannel(_RemoteChannel[T]):
         return ChannelStatistics(
             delivered=self._delivered,
             missed=self._missed,
+            missed_unknown=self._missed_unknown,
             published=self._published,
             subscribers=len(self._subscribers),
             polls=self._polls,
@@ -676,13 +704,15 @@ class RemoteLongPollChannel(RemotePollChannel[T]):
         self,
         cursor: int | Start,
         *,
+        epoch: int | None = None,
         min_messages: int | Unset = UNSET,
         min_bytes: int | Unset | None = UNSET,
         max_wait: float | Unset | None = UNSET,
         max_messages: int | Unset | None = UNSET,
         max_bytes: int | Unset | None = UNSET,
     ) -> Batch[T]:
-        """A long poll on the server (which clamps ``max_wait`` to its limit)."""
+        """A long poll on the server from ``cursor`` of life ``epoch`` (the server clamps
+        ``max_wait`` to its limit)."""
         if max_wait is UNSET:
             wait_ms = DEFAULT
         else:
@@ -697,6 +727,7 @@ class RemoteLongPollChannel(RemotePollChannel[T]):
             wait_ms,
             _wire_setting("max_messages", max_messages, minimum=1),
             _wire_setting("max_bytes", max_bytes, minimum=1),
+            _wire_epoch(epoch),
         )
         reply = await self._remote._request(lambda number: LongPoll(number, self.name, *settings))
         return self._count(self._remote._batch(reply))
@@ -714,9 +745,10 @@ class RemoteLongPollChannel(RemotePollChannel[T]):
         """A subscriber doing long polls on the server in a loop."""
         _wire_cursor(start, "start")
 
-        async def fetch(cursor: int | Start) -> Batch[T]:
+        async def fetch(cursor: int | Start, epoch: int | None) -> Batch[T]:
             return await self.poll(
                 cursor,
+                epoch=epoch,
                 min_messages=min_messages,
                 min_bytes=min_bytes,
                 max_wait=max_wait,
@@ -734,7 +766,7 @@ class RemotePollSubscriber(CursorSubscriber[T]):
         self,
         channel: RemotePollChannel[T],
         start: int | Start,
-        fetch: Callable[[int | Start], Awaitable[Batch[T]]],
+        fetch: Callable[[int | Start, int | None], Awaitable[Batch[T]]],
         poll_interval: float | None,
     ) -> None:
         super().__init__(start)
@@ -750,11 +782,11 @@ class RemotePollSubscriber(CursorSubscriber[T]):
                 lambda n: Poll(n, self._channel.name, LATEST_CURSOR, 1, 1)
             )
             assert isinstance(batch, WireBatch)
-            self._cursor = batch.cursor
+            self._cursor, self._epoch = batch.cursor, batch.epoch or None
         return self
 
     async def _fetch(self) -> Batch[T]:
-        return await self._fetch_from(self._cursor)
+        return await self._fetch_from(self._cursor, self._epoch)
 
     async def _idle(self) -> None:
         if self.poll_interval is not None:

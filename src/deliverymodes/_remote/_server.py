@@ -20,6 +20,7 @@ from .._common import publish_at_once
 from .._core import (
     EARLIEST,
     LATEST,
+    Batch,
     Batching,
     Message,
     Overflow,
@@ -71,6 +72,7 @@ from .._wire import (
     Subscribe,
     Subscribed,
     Unsubscribe,
+    batch_flags,
     encode,
     encode_batch,
     encode_push,
@@ -256,10 +258,11 @@ class _WaitingPoll:
     at once with what there is, unless a CANCEL withdrew it (and took it out of the
     connection's waiting polls)."""
 
-    __slots__ = ("scope",)
+    __slots__ = ("across", "scope")
 
-    def __init__(self) -> None:
+    def __init__(self, across: bool) -> None:
         self.scope = anyio.CancelScope()
+        self.across = across  # its cursor was from another life of the channel
 
 
 class _Connection:
@@ -568,19 +571,23 @@ class _Connection:
         channel = self._log_channel(event.channel)
         fitter = self._fitter()
         try:
+            start, across = channel._restart(_cursor(event.cursor), event.epoch or None)
             batch = await channel._poll_at_once(
-                _cursor(event.cursor),
+                start,
                 _setting("max_messages", event.max_messages, DEFAULT_MAX_BATCH_MESSAGES),
                 _setting("max_bytes", event.max_bytes, DEFAULT_MAX_BATCH_BYTES),
                 fitter,
             )
         except (TypeError, ValueError) as error:
             raise _RequestError(ErrorCode.BAD_ARGUMENT, str(error)) from None
+        if across:
+            batch = channel._across(batch)
         self._reply(self._batch_frame(event.request, batch, fitter))
 
-    def _batch_frame(self, request: int, batch: Any, fitter: _Fitter) -> bytes:
+    def _batch_frame(self, request: int, batch: Batch[Any], fitter: _Fitter) -> bytes:
         reason = _RELEASES[None if batch.reason is None else batch.reason.value]
-        head = (request, batch.cursor, batch.missed, batch.closed, reason)
+        flags = batch_flags(batch.closed, batch.missed_unknown)
+        head = (request, batch.epoch, batch.cursor, batch.missed, flags, reason)
         return encode_batch(head, fitter.wire if batch.messages else [])
 
     def _start_long_poll(self, event: LongPoll, work: anyio.abc.TaskGroup) -> None:
@@ -602,11 +609,14 @@ class _Connection:
         fitter = self._fitter()
         try:  # check everything now, so that a bad request is answered at once
             batching = channel._batching(**dict(zip(_BATCHING_FIELDS, settings, strict=True)))
-            cursor = channel._resolve(_cursor(event.cursor))
+            start, across = channel._restart(_cursor(event.cursor), event.epoch or None)
+            cursor = channel._resolve(start)
             ready = channel._poll_if_ready(cursor, batching, fitter)
         except (TypeError, ValueError) as error:
             raise _RequestError(ErrorCode.BAD_ARGUMENT, str(error)) from None
         if ready is not None:  # no need for a task: answer at once
+            if across:
+                ready = channel._across(ready)
             self._reply(self._batch_frame(event.request, ready, fitter))
             return
         if len(self._waiting) >= self._limits.max_waiting_polls:
@@ -614,7 +624,7 @@ class _Connection:
                 ErrorCode.TOO_MANY_REQUESTS,
                 f"{len(self._waiting)} long polls are already waiting on this connection",
             )
-        waiting = self._waiting[event.request] = _WaitingPoll()
+        waiting = self._waiting[event.request] = _WaitingPoll(across)
         work.start_soon(self._long_poll, channel, event.request, cursor, batching, waiting)
 
     async def _long_poll(
@@ -638,6 +648,8 @@ class _Connection:
                 now = attrs.evolve(batching, max_wait=0)
                 batch = channel._poll_if_ready(cursor, now, fitter)
                 assert batch is not None  # a zero wait always releases
+            if waiting.across:
+                batch = channel._across(batch)
             frame = self._batch_frame(request, batch, fitter)
         except _RequestError as error:  # too large for the client, or not encodable
             frame = self._protocol.send(Error(request, error.code, str(error)))
@@ -694,12 +706,14 @@ class _Connection:
                 ErrorCode.BAD_ARGUMENT,
                 "overflow BLOCK holds back the publisher: only a channel that blocks takes it",
             )
+        head = channel.head  # the first offset the subscription can receive
         subscriber = channel.subscribe(
             buffer_size=event.buffer_size or None, overflow=_OVERFLOWS.get(event.overflow)
         )
         subscription = _Subscription(event.subscription, subscriber, event.window)
         self._subscriptions[event.subscription] = subscription
-        self._reply(self._protocol.send(Subscribed(event.request, event.subscription)))
+        subscribed = Subscribed(event.request, event.subscription, channel.epoch, head)
+        self._reply(self._protocol.send(subscribed))
         work.start_soon(self._forward, subscription)
 
     def _credit(self, event: Credit) -> None:

@@ -44,12 +44,13 @@ __all__ = [
     "Unsubscribe",
     "Welcome",
     "WireMessage",
+    "batch_flags",
     "encode",
     "encode_batch",
     "encode_push",
 ]
 
-PROTOCOL_VERSION = 2
+PROTOCOL_VERSION = 3
 
 #: The smallest maximum frame size an end may announce: room for any control frame and an error.
 MIN_FRAME_SIZE = 1024
@@ -128,15 +129,17 @@ _U16 = struct.Struct(">H")
 _U32 = struct.Struct(">I")
 _HEADER = struct.Struct(">IB")
 _MESSAGE = struct.Struct(">QdII")
-_I64x3 = struct.Struct(">qqq")
-_BATCH = struct.Struct(">IQQBB")
+_POLL_TAIL = struct.Struct(">qQqq")  # cursor, epoch, max_messages, max_bytes
+_BATCH = struct.Struct(">IQQQBB")  # request, epoch, cursor, missed, flags, reason
+_CLOSED_FLAG, _MISSED_UNKNOWN_FLAG = 1, 2
 _PUBLISHED = struct.Struct(">IQId")
 _SUBSCRIBE_TAIL = struct.Struct(">IBI")
 _END = struct.Struct(">IB")
 _ERROR = struct.Struct(">IH")
 _WELCOME = struct.Struct(">HI")
 _PAIR = struct.Struct(">II")
-_I64x6 = struct.Struct(">qqqqqq")
+_LONG_POLL_TAIL = struct.Struct(">qQqqqqq")  # cursor, epoch, then the five settings
+_SUBSCRIBED = struct.Struct(">IIQQ")
 
 
 # -- events ----------------------------------------------------------------------------------------
@@ -196,10 +199,16 @@ class Subscribe:
 
 @attrs.frozen
 class Subscribed:
-    """Server → client: the subscription exists; messages published from now on will come."""
+    """Server → client: the subscription exists; messages published from now on will come.
+
+    ``epoch`` is the channel's life and ``head`` the offset of the first message this
+    subscription can receive.
+    """
 
     request: int
     subscription: int
+    epoch: int = 0
+    head: int = 0
 
 
 @attrs.frozen
@@ -237,7 +246,8 @@ class End:
 class Poll:
     """Client → server: a poll, answered at once by BATCH.
 
-    ``cursor``: an offset, or -1 EARLIEST, -2 LATEST. Settings: -1 = the channel's, -2 = no limit.
+    ``cursor``: an offset, or -1 EARLIEST, -2 LATEST; ``epoch``: the channel's life the cursor
+    belongs to (0: not known). Settings: -1 = the channel's, -2 = no limit.
     """
 
     request: int
@@ -245,6 +255,7 @@ class Poll:
     cursor: int
     max_messages: int = DEFAULT
     max_bytes: int = DEFAULT
+    epoch: int = 0
 
 
 @attrs.frozen
@@ -262,11 +273,16 @@ class LongPoll:
     max_wait_ms: int = DEFAULT
     max_messages: int = DEFAULT
     max_bytes: int = DEFAULT
+    epoch: int = 0
 
 
 @attrs.frozen
 class Batch:
-    """Server → client: the answer to POLL or LONG_POLL (``reason`` 0 for a plain poll)."""
+    """Server → client: the answer to POLL or LONG_POLL (``reason`` 0 for a plain poll).
+
+    ``epoch`` is the channel's life its offsets and ``cursor`` belong to; ``missed_unknown`` says
+    the request's cursor was from another life (an unknown number of messages was lost).
+    """
 
     request: int
     cursor: int
@@ -274,6 +290,8 @@ class Batch:
     closed: bool
     reason: int
     messages: tuple[WireMessage, ...]
+    epoch: int = 0
+    missed_unknown: bool = False
 
 
 def _short_text(text: str) -> str:
@@ -364,10 +382,15 @@ def encode_push(subscription: int, messages: list[tuple[int, float, int, bytes]]
     return _HEADER.pack(len(body) + 5, Kind.PUSH) + _U32.pack(subscription) + body
 
 
+def batch_flags(closed: bool, missed_unknown: bool) -> int:
+    """The flags byte of a BATCH frame."""
+    return (_CLOSED_FLAG if closed else 0) | (_MISSED_UNKNOWN_FLAG if missed_unknown else 0)
+
+
 def encode_batch(
-    head: tuple[int, int, int, bool, int], messages: list[tuple[int, float, int, bytes]]
+    head: tuple[int, int, int, int, int, int], messages: list[tuple[int, float, int, bytes]]
 ) -> bytes:
-    """A BATCH frame from its ``(request, cursor, missed, closed, reason)`` and
+    """A BATCH frame from its ``(request, epoch, cursor, missed, flags, reason)`` and
     ``(offset, published_at, size, data)`` tuples, without event objects (the hot path)."""
     body = _BATCH.pack(*head) + _messages(messages)
     return _HEADER.pack(len(body) + 1, Kind.BATCH) + body
@@ -377,7 +400,15 @@ _ENCODERS: dict[type, Callable[[Any], tuple[Kind, bytes]]] = {
     Push: lambda e: (Kind.PUSH, _U32.pack(e.subscription) + _messages(e.messages)),
     Batch: lambda e: (
         Kind.BATCH,
-        _BATCH.pack(e.request, e.cursor, e.missed, e.closed, e.reason) + _messages(e.messages),
+        _BATCH.pack(
+            e.request,
+            e.epoch,
+            e.cursor,
+            e.missed,
+            batch_flags(e.closed, e.missed_unknown),
+            e.reason,
+        )
+        + _messages(e.messages),
     ),
     Publish: lambda e: (Kind.PUBLISH, _U32.pack(e.request) + _text(e.channel) + e.data),
     Published: lambda e: (
@@ -389,14 +420,20 @@ _ENCODERS: dict[type, Callable[[Any], tuple[Kind, bytes]]] = {
         Kind.POLL,
         _U32.pack(e.request)
         + _text(e.channel)
-        + _I64x3.pack(e.cursor, e.max_messages, e.max_bytes),
+        + _POLL_TAIL.pack(e.cursor, e.epoch, e.max_messages, e.max_bytes),
     ),
     LongPoll: lambda e: (
         Kind.LONG_POLL,
         _U32.pack(e.request)
         + _text(e.channel)
-        + _I64x6.pack(
-            e.cursor, e.min_messages, e.min_bytes, e.max_wait_ms, e.max_messages, e.max_bytes
+        + _LONG_POLL_TAIL.pack(
+            e.cursor,
+            e.epoch,
+            e.min_messages,
+            e.min_bytes,
+            e.max_wait_ms,
+            e.max_messages,
+            e.max_bytes,
         ),
     ),
     Subscribe: lambda e: (
@@ -405,7 +442,10 @@ _ENCODERS: dict[type, Callable[[Any], tuple[Kind, bytes]]] = {
         + _text(e.channel)
         + _SUBSCRIBE_TAIL.pack(e.buffer_size, e.overflow, e.window),
     ),
-    Subscribed: lambda e: (Kind.SUBSCRIBED, _PAIR.pack(e.request, e.subscription)),
+    Subscribed: lambda e: (
+        Kind.SUBSCRIBED,
+        _SUBSCRIBED.pack(e.request, e.subscription, e.epoch, e.head),
+    ),
     Unsubscribe: lambda e: (Kind.UNSUBSCRIBE, _U32.pack(e.subscription)),
     End: lambda e: (Kind.END, _END.pack(e.subscription, e.reason)),
     Error: lambda e: (Kind.ERROR, _ERROR.pack(e.request, e.code) + _text(e.message)),
@@ -521,10 +561,12 @@ def _float(value: float) -> float:
 
 
 def _batch(reader: _Reader) -> Batch:
-    request, cursor, missed, closed, reason = (int(v) for v in reader.unpack(_BATCH))
-    if closed > 1 or reason > 4:
-        raise ProtocolError(ErrorCode.MALFORMED_FRAME, "bad closed flag or release reason")
-    return Batch(request, cursor, missed, bool(closed), reason, reader.messages())
+    request, epoch, cursor, missed, flags, reason = (int(v) for v in reader.unpack(_BATCH))
+    if flags > _CLOSED_FLAG | _MISSED_UNKNOWN_FLAG or reason > 4:
+        raise ProtocolError(ErrorCode.MALFORMED_FRAME, "bad flags or release reason")
+    closed, missed_unknown = bool(flags & _CLOSED_FLAG), bool(flags & _MISSED_UNKNOWN_FLAG)
+    messages = reader.messages()
+    return Batch(request, cursor, missed, closed, reason, messages, epoch, missed_unknown)
 
 
 def _published(reader: _Reader) -> Published:
@@ -534,13 +576,26 @@ def _published(reader: _Reader) -> Published:
 
 def _poll(reader: _Reader) -> Poll:
     request, channel = reader.number(_U32), reader.text()
-    cursor, max_messages, max_bytes = (int(v) for v in reader.unpack(_I64x3))
-    return Poll(request, channel, cursor, max_messages, max_bytes)
+    cursor, epoch, max_messages, max_bytes = (int(v) for v in reader.unpack(_POLL_TAIL))
+    return Poll(request, channel, cursor, max_messages, max_bytes, epoch)
 
 
 def _long_poll(reader: _Reader) -> LongPoll:
     request, channel = reader.number(_U32), reader.text()
-    return LongPoll(request, channel, *(int(v) for v in reader.unpack(_I64x6)))
+    cursor, epoch, min_messages, min_bytes, max_wait_ms, max_messages, max_bytes = (
+        int(v) for v in reader.unpack(_LONG_POLL_TAIL)
+    )
+    return LongPoll(
+        request,
+        channel,
+        cursor,
+        min_messages,
+        min_bytes,
+        max_wait_ms,
+        max_messages,
+        max_bytes,
+        epoch,
+    )
 
 
 def _subscribe(reader: _Reader) -> Subscribe:
@@ -563,7 +618,7 @@ _DECODERS: dict[Kind, Callable[[_Reader], Event]] = {
     Kind.POLL: _poll,
     Kind.LONG_POLL: _long_poll,
     Kind.SUBSCRIBE: _subscribe,
-    Kind.SUBSCRIBED: lambda r: Subscribed(*_ints(r, _PAIR)),
+    Kind.SUBSCRIBED: lambda r: Subscribed(*_ints(r, _SUBSCRIBED)),
     Kind.UNSUBSCRIBE: lambda r: Unsubscribe(r.number(_U32)),
     Kind.END: lambda r: _end(*_ints(r, _END)),
     Kind.ERROR: _error,
