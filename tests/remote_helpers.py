@@ -30,20 +30,21 @@ TRANSPORTS = ["memory", "tcp", "unix"]
 @asynccontextmanager
 async def running_server(
     channels: Mapping[str, object], transport: str, limits: ServerLimits | None = None
-) -> AsyncIterator[Callable[[], Remote]]:
-    """Serve ``channels`` on ``transport``; yields a function that makes a (new) connection."""
+) -> AsyncIterator[Callable[..., Remote]]:
+    """Serve ``channels`` on ``transport``; yields a function that makes a (new) connection
+    (``reconnect=None`` for one that is not made again once it drops)."""
     async with anyio.create_task_group() as tg:
         if transport == "tcp":
             port = await tg.start(partial(serve_tcp, channels, limits=limits))
-            yield lambda: connect_tcp("127.0.0.1", port)
+            yield lambda **options: connect_tcp("127.0.0.1", port, **options)
         elif transport == "unix":
             with tempfile.TemporaryDirectory(dir="/tmp") as folder:
                 path = str(Path(folder) / "dm.sock")
                 await tg.start(partial(serve_unix, channels, path, limits=limits))
-                yield lambda: connect_unix(path)
+                yield lambda **options: connect_unix(path, **options)
         else:
 
-            def make() -> Remote:
+            def make(**_options: object) -> Remote:  # a stream pair is never made again
                 server_end, client_end = stream_pair()
                 tg.start_soon(partial(serve, server_end, channels, limits=limits))
                 return connect(client_end)
@@ -53,7 +54,7 @@ async def running_server(
 
 
 @asynccontextmanager
-async def raw_connection(connect_to: Callable[[], Remote]) -> AsyncIterator[anyio.abc.ByteStream]:
+async def raw_connection(connect_to: Callable[..., Remote]) -> AsyncIterator[anyio.abc.ByteStream]:
     """The byte stream under a connection, with nothing speaking on it yet (for bad input)."""
     remote = connect_to()
     stream = await remote._open_stream()
@@ -126,3 +127,74 @@ async def tcp_server(
         port = await tg.start(partial(serve_tcp, channels, limits=limits))
         yield port
         tg.cancel_scope.cancel()
+
+
+class Proxy:
+    """A loopback TCP proxy in front of a server, to cut connections or make them silent.
+
+    ``cut()`` closes the connections it carries; ``silence()`` stops forwarding on them while
+    keeping them open (as a pulled cable would); ``refuse`` makes it close new connections at
+    once (a server that is down). New connections are forwarded normally otherwise.
+    """
+
+    def __init__(self, upstream_port: int) -> None:
+        self.upstream_port = upstream_port
+        self.refuse = False
+        self.accepted = 0
+        self._scopes: list[anyio.CancelScope] = []
+        self._silenced: list[list[bool]] = []
+
+    async def run(self, *, task_status: anyio.abc.TaskStatus[int]) -> None:
+        listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
+        task_status.started(listener.extra(anyio.abc.SocketAttribute.local_port))
+        async with listener:
+            await listener.serve(self._carry)
+
+    async def _carry(self, client: anyio.abc.SocketStream) -> None:
+        async with client:
+            if self.refuse:
+                return
+            try:
+                upstream = await anyio.connect_tcp("127.0.0.1", self.upstream_port)
+            except OSError:
+                return
+            self.accepted += 1
+            silent = [False]
+            scope = anyio.CancelScope()
+            self._scopes.append(scope)
+            self._silenced.append(silent)
+            async with upstream:
+                with scope:
+                    async with anyio.create_task_group() as tg:
+                        tg.start_soon(self._pump, client, upstream, silent, tg.cancel_scope)
+                        tg.start_soon(self._pump, upstream, client, silent, tg.cancel_scope)
+
+    @staticmethod
+    async def _pump(
+        source: anyio.abc.SocketStream,
+        target: anyio.abc.SocketStream,
+        silent: list[bool],
+        scope: anyio.CancelScope,
+    ) -> None:
+        try:
+            async for chunk in source:
+                if not silent[0]:
+                    await target.send(chunk)
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
+            pass
+        if not silent[0]:
+            scope.cancel()  # one side ended: end the other
+
+    def cut(self) -> None:
+        """Close every connection carried now."""
+        for scope in self._scopes:
+            scope.cancel()
+        self._scopes.clear()
+        self._silenced.clear()
+
+    def silence(self) -> None:
+        """Stop forwarding on every connection carried now, keeping them open."""
+        for silent in self._silenced:
+            silent[0] = True
+        self._scopes.clear()
+        self._silenced.clear()

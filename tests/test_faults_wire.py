@@ -625,7 +625,8 @@ async def test_a_cancelled_blocked_publish_is_answered_cancelled() -> None:
 
 
 async def test_keepalives_come_after_the_interval_of_silence_and_not_before_hello() -> None:
-    limits = ServerLimits(keepalive_interval=0.1, handshake_timeout=1.0)
+    # (A client that never answers is taken for gone after keepalive_misses intervals.)
+    limits = ServerLimits(keepalive_interval=0.1, keepalive_misses=1000, handshake_timeout=1.0)
     async with tcp_server({}, limits) as port:
         async with raw_tcp_client(port) as silent:
             with anyio.fail_after(5):

@@ -9,16 +9,20 @@ __all__ = [
     "DEFAULT_BUFFER_SIZE",
     "DEFAULT_HANDSHAKE_TIMEOUT",
     "DEFAULT_KEEPALIVE_INTERVAL",
+    "DEFAULT_KEEPALIVE_MISSES",
     "DEFAULT_MAX_BATCH_BYTES",
     "DEFAULT_MAX_BATCH_MESSAGES",
     "DEFAULT_MAX_BODY_SIZE",
     "DEFAULT_MAX_BUFFER_SIZE",
     "DEFAULT_MAX_FRAME_SIZE",
     "DEFAULT_MAX_LONG_POLL_WAIT",
+    "DEFAULT_MAX_RECONNECT_DELAY",
     "DEFAULT_MAX_SUBSCRIPTIONS",
     "DEFAULT_MAX_WAIT",
     "DEFAULT_MAX_WAITING_POLLS",
     "DEFAULT_POLL_INTERVAL",
+    "DEFAULT_RECONNECT_CALL_TIMEOUT",
+    "DEFAULT_RECONNECT_DELAY",
     "DEFAULT_RETENTION_MESSAGES",
     "DEFAULT_SSE_RETRY",
     "DEFAULT_WRITE_BUFFER_SIZE",
@@ -80,6 +84,22 @@ DEFAULT_MAX_LONG_POLL_WAIT: Final = 30.0
 #: Seconds of silence after which a wire connection sends a KEEPALIVE frame: the interval the
 #: HTML specification advises for Server-Sent Events comments, for the same reason (proxies).
 DEFAULT_KEEPALIVE_INTERVAL: Final = 15.0
+
+#: Keepalive intervals of silence after which a wire connection takes its peer for dead (a cable
+#: pulled, a host gone without closing): three, so that one lost or late keepalive is no death.
+DEFAULT_KEEPALIVE_MISSES: Final = 3
+
+#: Seconds before the first attempt to reconnect a dropped connection; each later attempt waits
+#: twice as long, up to the longest delay. Short, because most drops are short (a restart).
+DEFAULT_RECONNECT_DELAY: Final = 0.1
+
+#: Longest pause between two attempts to reach a server that went away, in seconds: the clients
+#: stay responsive to a server that comes back without hammering one that does not.
+DEFAULT_MAX_RECONNECT_DELAY: Final = 10.0
+
+#: Seconds a call made while its connection is down waits for it to come back before it raises
+#: ``ConnectionLost``: long enough for a server restart, short enough to report a lasting outage.
+DEFAULT_RECONNECT_CALL_TIMEOUT: Final = 10.0
 
 #: Bytes a wire connection queues for writing before the producers of more frames wait: four
 #: maximum frames, enough to keep the socket busy without holding a slow reader's backlog.

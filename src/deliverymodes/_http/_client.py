@@ -31,7 +31,12 @@ from .._core import (
     check_seconds,
     make_message,
 )
-from .._defaults import COOPERATIVE_BUDGET, DEFAULT_POLL_INTERVAL, DEFAULT_SSE_RETRY
+from .._defaults import (
+    COOPERATIVE_BUDGET,
+    DEFAULT_MAX_RECONNECT_DELAY,
+    DEFAULT_POLL_INTERVAL,
+    DEFAULT_SSE_RETRY,
+)
 from .._exceptions import ChannelClosed, ConnectionLost, ProtocolError, RemoteError
 from .._poll import CursorSubscriber
 from .._wire import ErrorCode, dump_json, load_json
@@ -43,9 +48,6 @@ T = TypeVar("T")
 
 _OPENED = object()  # the event stream's "ready" event: the server is streaming from here
 _NOTHING = object()  # an event that carries nothing for the reader (a gap report, say)
-
-#: Longest an HTTP subscriber waits between attempts to reach a server that went away.
-_MAX_RECONNECT_DELAY = 10.0
 
 
 def _cursor_parameter(cursor: int | Start) -> str:
@@ -298,7 +300,7 @@ class HttpPollSubscriber(CursorSubscriber[T]):
                 )
             except ConnectionLost:  # the cursor is unchanged: try again, nothing is lost
                 await anyio.sleep(delay)
-                delay = min(delay * 2, _MAX_RECONNECT_DELAY)
+                delay = min(delay * 2, DEFAULT_MAX_RECONNECT_DELAY)
 
     async def _idle(self) -> None:
         if self.poll_interval is not None:
@@ -374,7 +376,7 @@ class HttpEventSubscriber(SubscriberIteration[T]):
             except httpx.TransportError:
                 pass
             self.reconnects += 1
-            await anyio.sleep(min(retry, _MAX_RECONNECT_DELAY))
+            await anyio.sleep(min(retry, DEFAULT_MAX_RECONNECT_DELAY))
 
     def _take(self, event: ServerSentEvent) -> Message[T] | object | None:
         """What one event means: a message, _OPENED, None (the end) or _NOTHING."""

@@ -1,21 +1,19 @@
 """Channels across processes: serve them over any anyio byte stream, and connect to them."""
 
 from ._client import (
-    Remote,
     RemoteLongPollChannel,
     RemoteLongPollSubscriber,
     RemotePollChannel,
     RemotePollSubscriber,
     RemotePushChannel,
     RemotePushSubscriber,
-    connect,
-    connect_tcp,
-    connect_unix,
 )
+from ._connection import Reconnect, Remote, connect, connect_tcp, connect_unix
 from ._memory import stream_pair
 from ._server import ServerLimits, serve, serve_listener, serve_tcp, serve_unix
 
 __all__ = [
+    "Reconnect",
     "Remote",
     "RemoteLongPollChannel",
     "RemoteLongPollSubscriber",

@@ -32,6 +32,7 @@ from .._defaults import (
     COOPERATIVE_BUDGET,
     DEFAULT_HANDSHAKE_TIMEOUT,
     DEFAULT_KEEPALIVE_INTERVAL,
+    DEFAULT_KEEPALIVE_MISSES,
     DEFAULT_MAX_BATCH_BYTES,
     DEFAULT_MAX_BATCH_MESSAGES,
     DEFAULT_MAX_BUFFER_SIZE,
@@ -99,6 +100,7 @@ _PUSH_HEAD = 1 + 4 + 4
 _ENTRY = 24
 _DATA = itemgetter(3)
 _KEEPALIVE = encode(Keepalive())
+_CLOSE = encode(Close())
 _BATCHING_FIELDS = ("min_messages", "min_bytes", "max_wait", "max_messages", "max_bytes")
 
 
@@ -120,6 +122,9 @@ class ServerLimits:
     )
     keepalive_interval: float | None = attrs.field(
         default=DEFAULT_KEEPALIVE_INTERVAL, validator=seconds_validator(optional=True)
+    )
+    keepalive_misses: int = attrs.field(
+        default=DEFAULT_KEEPALIVE_MISSES, validator=count_validator()
     )
     write_buffer_size: int = attrs.field(
         default=DEFAULT_WRITE_BUFFER_SIZE, validator=count_validator()
@@ -300,6 +305,10 @@ class _Connection:
         self._close_received = False  # the client said CLOSE: answer what it asked, then end
         self._fatal: Error | None = None  # a protocol error: answer what came before, then this
         self._gone = False  # the client's end of the stream came while a publish waited
+        # Liveness: when the client was last heard, and whether the server is reading now (a
+        # client is not judged silent while the server is not reading it).
+        self._last_heard = anyio.current_time()
+        self._receiving = False
         self._budget = COOPERATIVE_BUDGET
 
     async def run(self) -> None:
@@ -312,10 +321,13 @@ class _Connection:
             self._cache.connections -= 1
 
     async def _run(self) -> None:
+        going_away = False
         try:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._write_then_stop, tg.cancel_scope)
                 tg.start_soon(self._expect_hello)
+                if self._limits.keepalive_interval is not None:
+                    tg.start_soon(self._watch_liveness, tg.cancel_scope)
                 async with anyio.create_task_group() as work:  # long polls, subscriptions
                     with self._reading, contextlib.suppress(ConnectionLost):
                         await self._read(work)
@@ -327,12 +339,45 @@ class _Connection:
                     with contextlib.suppress(ConnectionLost):
                         self._send(self._fatal)
                 self._writer.finish()
+        except anyio.get_cancelled_exc_class():
+            going_away = True  # the server is being stopped
+            raise
         finally:
             with anyio.CancelScope(shield=True):
                 for subscription in list(self._subscriptions.values()):
                     await subscription.subscriber.aclose()
                 self._subscriptions.clear()
+                if going_away and not self._writer.interrupted:
+                    # Tell the client, so that it connects again rather than fails.
+                    with anyio.move_on_after(1), contextlib.suppress(Exception):
+                        await self._stream.send(_CLOSE)
                 await self._stream.aclose()
+
+    async def _receive(self) -> bytes:
+        self._receiving = True
+        try:
+            data = await self._stream.receive()
+        finally:
+            self._receiving = False
+        self._last_heard = anyio.current_time()
+        return data
+
+    async def _watch_liveness(self, scope: anyio.CancelScope) -> None:
+        """End the connection when the client has been silent for ``keepalive_misses``
+        keepalive intervals while the server was reading (a cable pulled, a host gone)."""
+        interval = self._limits.keepalive_interval
+        assert interval is not None
+        limit = interval * self._limits.keepalive_misses
+        while True:
+            await anyio.sleep_until(self._last_heard + limit)
+            if not self._receiving or self._protocol.state is State.HANDSHAKE:
+                # Busy, or not reading: no judgement (before HELLO, the handshake timeout is).
+                self._last_heard = anyio.current_time()
+                continue
+            if anyio.current_time() >= self._last_heard + limit:
+                _log.info("a client was silent for %g s: taken for gone", limit)
+                scope.cancel()
+                return
 
     async def _expect_hello(self) -> None:
         await anyio.sleep(self._limits.handshake_timeout)
@@ -388,7 +433,7 @@ class _Connection:
                 if event is None:
                     await self._flush_replies()  # the answers to one read, in one write
                     try:
-                        data = await self._stream.receive()
+                        data = await self._receive()
                     except (
                         anyio.EndOfStream,
                         anyio.BrokenResourceError,
@@ -442,7 +487,7 @@ class _Connection:
             if self._ahead_bytes >= self._limits.max_frame_size:
                 await anyio.sleep_forever()  # enough read ahead: wait for the publish
             try:
-                data = await self._stream.receive()
+                data = await self._receive()
             except (
                 anyio.EndOfStream,
                 anyio.BrokenResourceError,

@@ -40,6 +40,7 @@ class FrameWriter:
         self._sent: anyio.Event | None = None  # set when that send is done
         self._last_write = 0.0  # when a send last finished, on anyio's clock
         self.keepalive_armed = True  # a server arms it once the handshake is done
+        self.interrupted = False  # a send was cut short: the stream may hold half a frame
         self.bytes_written = 0
 
     @property
@@ -80,6 +81,9 @@ class FrameWriter:
             self._broken = True
             self._wake_all()
             raise ConnectionLost(f"the connection broke: {error!r}") from error
+        except BaseException:
+            self.interrupted = True  # cancelled mid-send: part of a frame may have gone out
+            raise
         finally:
             self._sending = False
             if self._sent is not None:
