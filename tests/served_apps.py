@@ -6,7 +6,7 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -20,6 +20,7 @@ app = HttpApp(
     {
         "push": PushChannel[object](buffer_size=5, overflow=Overflow.DROP_OLDEST),
         "long": LongPollChannel[object](batching=Batching(max_wait=5)),
+        "quiet": LongPollChannel[object](batching=Batching(max_wait=None)),
     }
 )
 
@@ -40,17 +41,33 @@ class ServerProcess:
         self.stderr = ""
 
 
+#: How to run ``app`` in a server process on a port: the command after ``python -m``.
+SERVERS: dict[str, Callable[[int], list[str]]] = {
+    "uvicorn": lambda port: [
+        *("uvicorn", "tests.served_apps:app", "--port", str(port), "--log-level", "warning")
+    ],
+    # In its own process (``-w 0``), so that the app sees the signal that stops the server.
+    "hypercorn": lambda port: [
+        *("hypercorn", "tests.served_apps:app", "-b", f"127.0.0.1:{port}", "-w", "0")
+    ],
+    "hypercorn-trio": lambda port: [
+        *("hypercorn", "tests.served_apps:app", "-b", f"127.0.0.1:{port}", "-w", "0", "-k", "trio")
+    ],
+}
+
+
 @asynccontextmanager
-async def server_process(*command: str) -> AsyncIterator[ServerProcess]:
-    """Run ``python -m <command…> --port PORT`` until the block ends (then SIGTERM)."""
+async def server_process(server: str = "uvicorn") -> AsyncIterator[ServerProcess]:
+    """Run ``app`` under ``server`` (one of ``SERVERS``) until the block ends (then SIGTERM)."""
     port = free_port()
     process = subprocess.Popen(  # noqa: ASYNC220 - starting it does not block
-        [sys.executable, "-m", *command, "--port", str(port)],
+        [sys.executable, "-m", *SERVERS[server](port)],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
-    server = ServerProcess(process, f"http://127.0.0.1:{port}")
+    url = f"http://127.0.0.1:{port}"
+    running = ServerProcess(process, url)
     try:
         with anyio.fail_after(20):
             while True:
@@ -62,8 +79,9 @@ async def server_process(*command: str) -> AsyncIterator[ServerProcess]:
                     continue
                 await stream.aclose()
                 break
-        yield server
+        yield running
     finally:
-        process.terminate()
+        if process.poll() is None:
+            process.terminate()
         _, stderr = await anyio.to_thread.run_sync(lambda: process.communicate(timeout=20))
-        server.stderr = stderr.decode(errors="replace")
+        running.stderr = stderr.decode(errors="replace")

@@ -307,9 +307,7 @@ async def test_publishing_to_a_closed_channel_over_http_raises_channel_closed() 
 
 
 async def test_a_websocket_that_leaves_while_messages_flow_is_no_error() -> None:
-    async with server_process(
-        "uvicorn", "tests.served_apps:app", "--log-level", "warning"
-    ) as server:
+    async with server_process("uvicorn") as server:
         async with httpx.AsyncClient(timeout=10) as client:
 
             async def flood() -> None:

@@ -10,6 +10,9 @@ import inspect
 from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
 
+import anyio
+import attrs
+
 from .._common import publish_at_once
 from .._core import EARLIEST, check_count, check_seconds
 from .._defaults import (
@@ -41,6 +44,7 @@ from ._request import (
     seconds,
     unless_disconnected,
 )
+from ._shutdown import Closing, SignalWatch, waker
 from ._websocket import serve_websocket
 
 __all__ = ["AccessDenied", "HttpApp"]
@@ -48,6 +52,9 @@ __all__ = ["AccessDenied", "HttpApp"]
 Authorize = Callable[[Scope, str, str], "bool | Awaitable[bool]"]
 
 _JSON = [(b"content-type", b"application/json")]
+#: Longest a signal is held back while the app ends its streams, and how long the server is
+#: given to write their last bytes out before the signal acts.
+_GRACE, _SETTLE = 1.0, 0.05
 _LONG_POLL_PARAMETERS = frozenset(
     {"cursor", "epoch", "max_messages", "max_bytes", "wait", "min_messages", "min_bytes"}
 )
@@ -88,6 +95,7 @@ class HttpApp:
         retry: float = DEFAULT_SSE_RETRY,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         max_body_size: int = DEFAULT_MAX_BODY_SIZE,
+        shutdown_on_signals: bool = True,
     ) -> None:
         if not isinstance(channels, Mapping) or not all(isinstance(k, str) for k in channels):
             raise TypeError("channels must be a mapping of names (str) to channels")
@@ -100,7 +108,25 @@ class HttpApp:
         self.retry = check_seconds("retry", retry)
         self.poll_interval = check_seconds("poll_interval", poll_interval)
         self.max_body_size = check_count("max_body_size", max_body_size)
+        if not isinstance(shutdown_on_signals, bool):
+            raise TypeError(f"shutdown_on_signals must be a bool, not {shutdown_on_signals!r}")
+        self.shutdown_on_signals = shutdown_on_signals
         self._fragments = Fragments()
+        self._closing = Closing()
+
+    @property
+    def closed(self) -> bool:
+        """True once the app is closed: its streams ended, new requests refused (503)."""
+        return self._closing.closed
+
+    async def aclose(self) -> None:
+        """End everything open at once: event streams end cleanly (after a ``retry:`` hint),
+        waiting long polls are answered with what they have, WebSockets are closed with 1001
+        (going away), publishes waiting for room are withdrawn (503). Requests that come after
+        get 503, WebSockets 1001, until a lifespan starts it again. Called on the lifespan's
+        shutdown, and on SIGTERM or SIGINT when ``shutdown_on_signals`` (the channels themselves
+        stay open)."""
+        self._closing.close()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -108,7 +134,40 @@ class HttpApp:
         elif scope["type"] == "websocket":
             await serve_websocket(self, scope, receive, send)
         elif scope["type"] == "lifespan":
-            await _lifespan(receive, send)
+            await self._lifespan(receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        """Startup and shutdown; meanwhile, close at once on SIGTERM or SIGINT, before the
+        server waits for the streams that would otherwise hold its shutdown up."""
+        signalled = anyio.Event()
+        watch: SignalWatch | None = None
+
+        async def close_on_signal() -> None:
+            await signalled.wait()
+            await self.aclose()
+            assert watch is not None
+            with anyio.move_on_after(_GRACE):
+                await self._closing.wait_ended()
+                await anyio.sleep(_SETTLE)  # the server writes out what the streams sent last
+            watch.finish()  # now the server's own handler (or the default) acts
+
+        async with anyio.create_task_group() as tg:
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    if self.closed:  # served again (a new server run): open again
+                        self._closing = Closing()
+                    if self.shutdown_on_signals:
+                        watch = SignalWatch(waker(signalled))
+                        tg.start_soon(close_on_signal)
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await self.aclose()
+                    if watch is not None:
+                        watch.restore()
+                    tg.cancel_scope.cancel()
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
 
     # -- routing ---------------------------------------------------------------------------------
 
@@ -145,6 +204,8 @@ class HttpApp:
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
+            if self.closed:
+                raise HttpError(503, "the server is shutting down", [(b"retry-after", b"3")])
             name, channel, kind = self._route(scope)
             method = scope["method"]
             if kind == "ws":
@@ -195,7 +256,10 @@ class HttpApp:
         try:
             message = publish_at_once(channel, payload)
             if message is None:  # it waits for room: withdrawn if the client leaves meanwhile
-                message = await unless_disconnected(receive, publish(payload))
+                with self._closing.scope() as closing:
+                    message = await unless_disconnected(receive, publish(payload))
+                if closing.cancelled_caught:
+                    raise HttpError(503, "the server is shutting down: not published")
                 if message is None:
                     return  # the client left: the publish reached no one, nobody to answer
         except ChannelClosed:
@@ -249,7 +313,12 @@ class HttpApp:
                 else:
                     offset = channel._log.resolve(resolved)
                     watch = partial(disconnected, receive)
-                    held = await channel._wait_and_answer(offset, batching, watch)
+                    held = None
+                    with self._closing.scope() as closing:
+                        held = await channel._wait_and_answer(offset, batching, watch)
+                    if closing.cancelled_caught:  # the server is stopping: answer now
+                        now = attrs.evolve(batching, max_wait=0)
+                        held = channel._poll_if_ready(resolved, now)
                     if held is None:
                         return  # the client left: nobody to answer
                     batch = held
@@ -288,13 +357,3 @@ async def _respond_bytes(
     all_headers = [*_JSON, (b"content-length", str(len(data)).encode()), *(headers or [])]
     await send({"type": "http.response.start", "status": status, "headers": all_headers})
     await send({"type": "http.response.body", "body": data, "more_body": False})
-
-
-async def _lifespan(receive: Receive, send: Send) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return

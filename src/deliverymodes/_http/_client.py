@@ -127,6 +127,8 @@ def _raise_for(response: httpx.Response) -> None:
         text = response.text
     if response.status_code == 410:
         raise ChannelClosed(text)
+    if response.status_code == 503:  # the server is stopping: like a dropped connection
+        raise ConnectionLost(f"HTTP 503: {text}")
     if response.status_code == 400:
         raise ValueError(text)
     code = ErrorCode.UNKNOWN_CHANNEL if response.status_code == 404 else ErrorCode.UNSUPPORTED
@@ -373,7 +375,7 @@ class HttpEventSubscriber(SubscriberIteration[T]):
                                     yield item
                                 if item is None:
                                     return
-            except httpx.TransportError:
+            except (httpx.TransportError, ConnectionLost):  # dropped, or the server is stopping
                 pass
             self.reconnects += 1
             await anyio.sleep(min(retry, DEFAULT_MAX_RECONNECT_DELAY))

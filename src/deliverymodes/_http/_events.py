@@ -28,7 +28,7 @@ from ._request import (
     seconds,
     unless_disconnected,
 )
-from ._sse import format_comment, format_event
+from ._sse import format_comment, format_event, format_retry
 
 if TYPE_CHECKING:
     from ._app import HttpApp
@@ -211,7 +211,10 @@ async def _respond_with_events(
         ready = {"epoch": epoch} if first is None else {"cursor": first, "epoch": epoch}
         event_id = None if first is None else f"{epoch}:{first - 1}"
         await send(body(format_event(dumps(ready), event="ready", id=event_id, retry=app.retry)))
-        await stream()
+        with app._closing.scope() as closing:
+            await stream()
+        if closing.cancelled_caught:  # the server is stopping: the client comes back later
+            await send(body(format_retry(app.retry)))
         await send(body(b"", more=False))
 
     await unless_disconnected(receive, stream_all())

@@ -10,7 +10,7 @@ import re
 
 import attrs
 
-__all__ = ["ServerSentEvent", "SseParser", "format_comment", "format_event"]
+__all__ = ["ServerSentEvent", "SseParser", "format_comment", "format_event", "format_retry"]
 
 _LINE_BREAK = re.compile("\r\n|\r|\n")  # the three line endings the format knows
 
@@ -45,6 +45,11 @@ def format_event(
     parts.extend(f"data: {line}\n" for line in _LINE_BREAK.split(data))
     parts.append("\n")
     return "".join(parts).encode("utf-8")
+
+
+def format_retry(seconds: float) -> bytes:
+    """A ``retry:`` field alone: how long a client waits before it reconnects (no event)."""
+    return f"retry: {round(seconds * 1000)}\n\n".encode()
 
 
 def format_comment(text: str = "") -> bytes:

@@ -19,7 +19,7 @@ __all__ = ["serve_websocket"]
 
 # Close codes: 1000 normal; 4000 a slow consumer cut off; a refusal is 4000 plus the HTTP status
 # of the same refusal over HTTP (4400, 4401, 4403, 4404).
-_CLOSED, _SLOW = 1000, 4000
+_CLOSED, _GOING_AWAY, _SLOW = 1000, 1001, 4000
 _REASON_BYTES = 123  # the most a close frame's reason may hold
 
 
@@ -33,6 +33,10 @@ def _reason(text: str) -> str:
 async def serve_websocket(app: HttpApp, scope: Scope, receive: Receive, send: Send) -> None:
     """Subscribe the socket to its channel; text frames it sends are published (JSON)."""
     if (await receive())["type"] != "websocket.connect":
+        return
+    if app.closed:
+        await send({"type": "websocket.accept"})
+        await send({"type": "websocket.close", "code": _GOING_AWAY, "reason": "shutting down"})
         return
     try:
         name, channel, kind = app._route(scope)
@@ -55,17 +59,22 @@ async def serve_websocket(app: HttpApp, scope: Scope, receive: Receive, send: Se
         start = getattr(subscriber, "cursor", head)  # a cursor subscriber starts there
         expected = start if isinstance(start, int) else None
         await send({"type": "websocket.accept"})
-        async with anyio.create_task_group() as tg:
+        with app._closing.scope() as closing:
+            async with anyio.create_task_group() as tg:
 
-            async def forward() -> None:
-                with contextlib.suppress(OSError):  # the client went away meanwhile
-                    await _forward(app, send, subscriber, expected, epoch)
+                async def forward() -> None:
+                    with contextlib.suppress(OSError):  # the client went away meanwhile
+                        await _forward(app, send, subscriber, expected, epoch)
+                    tg.cancel_scope.cancel()
+
+                tg.start_soon(forward)
+                with contextlib.suppress(OSError):
+                    await _publishes(app, scope, receive, send, name=name, channel=channel)
                 tg.cancel_scope.cancel()
-
-            tg.start_soon(forward)
+        if closing.cancelled_caught:  # the server is stopping
             with contextlib.suppress(OSError):
-                await _publishes(app, scope, receive, send, name=name, channel=channel)
-            tg.cancel_scope.cancel()
+                close = {"type": "websocket.close", "code": _GOING_AWAY, "reason": "going away"}
+                await send(close)
 
 
 async def _forward(
