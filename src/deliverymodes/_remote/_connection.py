@@ -59,7 +59,7 @@ from .._wire import (
     WireMessage,
     encode,
 )
-from ._server import check_codec
+from ._server import STREAM_ENDED, check_codec
 from ._writer import FrameWriter
 
 if TYPE_CHECKING:
@@ -386,7 +386,7 @@ class Remote(AsyncCloseable):
             with contextlib.suppress(ConnectionLost):
                 link.writer.write(encode(Error(0, error.code, str(error))))
             link.end(error)
-        except (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
+        except STREAM_ENDED:
             link.end(ConnectionLost("the server closed the connection"))
 
     def _welcome(self, link: _Link, task_status: anyio.abc.TaskStatus[None] | None) -> None:

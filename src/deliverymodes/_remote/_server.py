@@ -101,6 +101,8 @@ _ENTRY = 24
 _DATA = itemgetter(3)
 _KEEPALIVE = encode(Keepalive())
 _CLOSE = encode(Close())
+#: What receiving from a stream raises when the peer is gone.
+STREAM_ENDED = (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError, OSError)
 _BATCHING_FIELDS = ("min_messages", "min_bytes", "max_wait", "max_messages", "max_bytes")
 
 
@@ -434,12 +436,7 @@ class _Connection:
                     await self._flush_replies()  # the answers to one read, in one write
                     try:
                         data = await self._receive()
-                    except (
-                        anyio.EndOfStream,
-                        anyio.BrokenResourceError,
-                        anyio.ClosedResourceError,
-                        OSError,
-                    ):
+                    except STREAM_ENDED:
                         return
                     protocol.receive_data(data)
                     continue
@@ -488,12 +485,7 @@ class _Connection:
                 await anyio.sleep_forever()  # enough read ahead: wait for the publish
             try:
                 data = await self._receive()
-            except (
-                anyio.EndOfStream,
-                anyio.BrokenResourceError,
-                anyio.ClosedResourceError,
-                OSError,
-            ):
+            except STREAM_ENDED:
                 self._gone = True
                 return
             self._ahead_bytes += len(data)
