@@ -512,3 +512,26 @@ async def test_a_push_event_stream_reports_a_gap_at_once_on_reconnection() -> No
                 ready, gap = await events(response, 2)
     assert json.loads(ready.data) == {"cursor": 5, "epoch": 9}
     assert (gap.event, json.loads(gap.data)) == ("missed", {"missed": 3, "cursor": 5, "epoch": 9})
+
+
+@pytest.mark.parametrize(
+    ("path", "headers", "expected"),
+    [
+        ("/c?cursor=1&epoch=9007199254740992", {}, "epoch must be a whole number from 1"),
+        ("/c?cursor=0&epoch=12345678901234567&wait=1", {}, "epoch must be a whole number"),
+        ("/c?cursor=0&epoch=0", {}, "epoch must be a whole number from 1"),
+        ("/c/events", {"last-event-id": "0:1"}, "the epoch of Last-Event-ID must be"),
+        ("/c/events", {"last-event-id": ":1"}, "Last-Event-ID must be epoch:offset"),
+        ("/c/events", {"last-event-id": "5:1:2"}, "Last-Event-ID must be epoch:offset"),
+        ("/c/events", {"last-event-id": "latest"}, "Last-Event-ID must be epoch:offset"),
+        ("/c/events?epoch=18446744073709551616", {}, "epoch must be a whole number from 1"),
+    ],
+)
+async def test_epochs_and_event_ids_are_refused_clearly(
+    path: str, headers: dict[str, str], expected: str
+) -> None:
+    async with running_app(HttpApp({"c": LongPollChannel[int]()})) as url:
+        async with httpx.AsyncClient() as client:
+            response = await client.get(url + path, headers=headers)
+    assert response.status_code == 400
+    assert expected in response.json()["error"]

@@ -200,22 +200,41 @@ async def test_a_silent_peer_is_taken_for_gone_on_both_ends() -> None:
         assert proxy.accepted == 2
 
 
-async def test_a_server_that_stops_says_it_is_going_away() -> None:
-    async with anyio.create_task_group() as tg:
+async def test_a_server_that_stops_answers_what_waits_and_says_it_is_going_away() -> None:
+    push = PushChannel[int](buffer_size=1, overflow=Overflow.BLOCK)
+    async with anyio.create_task_group() as tg, push.subscribe():
+        await push.publish(0)  # fills the buffer: a remote publish waits
         stop = anyio.CancelScope()
 
         async def serve(*, task_status: anyio.abc.TaskStatus[int]) -> None:
             with stop:
-                await serve_tcp({"c": LongPollChannel[str]()}, task_status=task_status)
+                channels = {"c": LongPollChannel[str](), "p": push}
+                await serve_tcp(channels, task_status=task_status)
 
         port = await tg.start(serve)
         async with raw_tcp_client(port) as raw:
             await raw.hello()
-            await raw.send(wire.LongPoll(1, "c", wire.LATEST_CURSOR, max_wait_ms=wire.NO_LIMIT))
-            stop.cancel()
+            await raw.send(
+                wire.Subscribe(1, 1, "p", 0, 0, 10),
+                wire.LongPoll(2, "c", wire.LATEST_CURSOR, max_wait_ms=wire.NO_LIMIT),
+                wire.Publish(3, "p", b"1"),
+            )
             with anyio.fail_after(5):
-                assert await raw.next() == wire.Close()
-                assert await raw.next() is None
+                assert isinstance(await raw.next(), wire.Subscribed)
+                await wait_until(lambda: push.statistics().buffered == 1)
+                await anyio.wait_all_tasks_blocked()
+                stop.cancel()
+                farewell = []
+                while (event := await raw.next()) is not None:
+                    farewell.append(event)
+    cancelled, answered, ended, close = farewell
+    assert isinstance(cancelled, wire.Error)
+    assert (cancelled.request, cancelled.code) == (3, wire.ErrorCode.CANCELLED)
+    assert isinstance(answered, wire.Batch)
+    assert (answered.request, answered.reason) == (2, 3)  # answered at once, max_wait
+    assert ended == wire.End(1, wire.EndReason.UNSUBSCRIBED)
+    assert close == wire.Close()
+    assert push.statistics().published == 1  # the waiting publish was withdrawn
 
 
 async def test_a_reader_comes_back_to_a_restarted_server_on_the_same_port() -> None:

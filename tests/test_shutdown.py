@@ -98,8 +98,13 @@ async def test_closing_the_app_ends_its_streams_and_refuses_what_comes_after() -
                                 await app.aclose()
                     rest = raw.decode()
                 after = await client.get("/quiet")
+                stream_after = await client.get("/quiet/events")
         assert answers == {"long poll": "max_wait", "publish": 503}
         assert rest.endswith("retry: 3000\n\n")
         assert after.status_code == 503
         assert json.loads(after.text)["error"] == "the server is shutting down"
+        # An event stream is not refused (a browser would give up for good): it ends at once
+        # and says when to come back.
+        assert stream_after.status_code == 200
+        assert stream_after.text == "retry: 3000\n\n"
         assert push.statistics().published == 1  # the waiting publish was withdrawn

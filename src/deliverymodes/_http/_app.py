@@ -28,7 +28,7 @@ from .._exceptions import ChannelClosed
 from .._longpoll import UNSET, LongPollChannel
 from .._poll import LogChannel
 from .._wire import load_json
-from ._events import serve_events
+from ._events import serve_events, serve_goodbye
 from ._fragments import Fragments, dumps
 from ._request import (
     HttpError,
@@ -39,6 +39,7 @@ from ._request import (
     count,
     cursor,
     disconnected,
+    epoch,
     header,
     parameters,
     seconds,
@@ -204,9 +205,12 @@ class HttpApp:
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
-            if self.closed:
-                raise HttpError(503, "the server is shutting down", [(b"retry-after", b"3")])
             name, channel, kind = self._route(scope)
+            if self.closed:
+                if kind == "events" and scope["method"] == "GET":
+                    await serve_goodbye(self, send)
+                    return
+                raise HttpError(503, "the server is shutting down", [(b"retry-after", b"3")])
             method = scope["method"]
             if kind == "ws":
                 if method == "GET":
@@ -259,7 +263,8 @@ class HttpApp:
                 with self._closing.scope() as closing:
                     message = await unless_disconnected(receive, publish(payload))
                 if closing.cancelled_caught:
-                    raise HttpError(503, "the server is shutting down: not published")
+                    refusal = "the server is shutting down: not published"
+                    raise HttpError(503, refusal, [(b"retry-after", b"3")])
                 if message is None:
                     return  # the client left: the publish reached no one, nobody to answer
         except ChannelClosed:
@@ -283,7 +288,7 @@ class HttpApp:
         params = parameters(scope, _LONG_POLL_PARAMETERS)
         asked = cursor(params.get("cursor"))
         start, across = channel._restart(
-            EARLIEST if asked is None else asked, count(params, "epoch", 1)
+            EARLIEST if asked is None else asked, epoch(params.get("epoch"))
         )
         wait = seconds(params, "wait")
         min_messages = count(params, "min_messages", 1)

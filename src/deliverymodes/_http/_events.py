@@ -23,17 +23,20 @@ from ._request import (
     cap,
     count,
     cursor,
+    epoch,
     header,
+    last_event_id,
     parameters,
     seconds,
     unless_disconnected,
 )
+from ._shutdown import GOODBYE_TIMEOUT
 from ._sse import format_comment, format_event, format_retry
 
 if TYPE_CHECKING:
     from ._app import HttpApp
 
-__all__ = ["serve_events"]
+__all__ = ["serve_events", "serve_goodbye"]
 
 _SSE = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
@@ -57,16 +60,9 @@ def _resume_point(scope: Scope, params: dict[str, str]) -> tuple[int | Start, in
     ``?epoch=``), else LATEST."""
     last_id = (header(scope, b"last-event-id") or "").strip()
     if last_id:
-        epoch_text, _, offset_text = last_id.rpartition(":")
-        epoch = count({"e": epoch_text}, "e", 1) if epoch_text else None
-        if offset_text == "-1":  # the ready event's id for a stream that started at offset 0
-            return 0, epoch
-        last = cursor(offset_text, "Last-Event-ID")
-        if not isinstance(last, int):
-            raise HttpError(400, "Last-Event-ID must be an offset, or epoch:offset")
-        return last + 1, epoch
+        return last_event_id(last_id)
     start = cursor(params.get("cursor"))
-    return (LATEST if start is None else start), count(params, "epoch", 1)
+    return (LATEST if start is None else start), epoch(params.get("epoch"))
 
 
 def _beyond(start: int, head: int, scope: Scope) -> HttpError:
@@ -214,7 +210,11 @@ async def _respond_with_events(
         with app._closing.scope() as closing:
             await stream()
         if closing.cancelled_caught:  # the server is stopping: the client comes back later
-            await send(body(format_retry(app.retry)))
+            # Bounded: a client that stopped reading cannot be told, and must not hold it up.
+            with anyio.move_on_after(GOODBYE_TIMEOUT):
+                await send(body(format_retry(app.retry)))
+                await send(body(b"", more=False))
+            return
         await send(body(b"", more=False))
 
     await unless_disconnected(receive, stream_all())
@@ -296,3 +296,10 @@ async def _stream_push(
             await send(body(format_event(gap, event="missed")))
         expected = message.offset + 1
         await send(body(app._fragments.event(message, epoch)))
+
+
+async def serve_goodbye(app: HttpApp, send: Send) -> None:
+    """An event stream asked for while the app is closed: it ends at once with a ``retry:``
+    hint, so that a browser comes back later (a 503 would make ``EventSource`` give up)."""
+    await send({"type": "http.response.start", "status": 200, "headers": _SSE})
+    await send(body(format_retry(app.retry), more=False))

@@ -11,7 +11,7 @@ from urllib.parse import parse_qsl
 
 import anyio
 
-from .._core import EARLIEST, LATEST, Start
+from .._core import EARLIEST, LATEST, MAX_EPOCH, Start
 
 __all__ = [
     "HttpError",
@@ -22,7 +22,9 @@ __all__ = [
     "count",
     "cursor",
     "disconnected",
+    "epoch",
     "header",
+    "last_event_id",
     "parameters",
     "seconds",
     "unless_disconnected",
@@ -101,6 +103,31 @@ def cursor(text: str | None, name: str = "cursor") -> int | Start | None:
             400, f"{name} must be an offset, 'earliest' or 'latest', got {_shown(text)}"
         )
     return int(text)
+
+
+def epoch(text: str | None, name: str = "epoch") -> int | None:
+    """An epoch (a channel's life: 1 … 2**53 - 1), or None if absent."""
+    if text is None:
+        return None
+    value = int(text) if _DIGITS.fullmatch(text) else 0
+    if not 1 <= value <= MAX_EPOCH:
+        message = f"{name} must be a whole number from 1 to {MAX_EPOCH}, got {_shown(text)}"
+        raise HttpError(400, message)
+    return value
+
+
+def last_event_id(text: str) -> tuple[int, int | None]:
+    """Where a stream resumes after ``Last-Event-ID`` (``epoch:offset`` as the server sent it,
+    or a bare offset of the current life), and the epoch it names."""
+    epoch_text, colon, offset_text = text.rpartition(":")
+    if colon and (not epoch_text or ":" in epoch_text):
+        raise HttpError(400, f"Last-Event-ID must be epoch:offset or an offset, got {_shown(text)}")
+    life = epoch(epoch_text, "the epoch of Last-Event-ID") if colon else None
+    if offset_text == "-1":  # the ready event's id for a stream that starts at offset 0
+        return 0, life
+    if not _DIGITS.fullmatch(offset_text):
+        raise HttpError(400, f"Last-Event-ID must be epoch:offset or an offset, got {_shown(text)}")
+    return int(offset_text) + 1, life
 
 
 def seconds(params: dict[str, str], name: str) -> float | None:

@@ -17,9 +17,11 @@ from typing import Any
 
 import anyio
 
-__all__ = ["Closing", "SignalWatch", "waker"]
+__all__ = ["GOODBYE_TIMEOUT", "Closing", "SignalWatch", "waker"]
 
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
+#: Longest a closing app tries to say goodbye on one stream (a client may have stopped reading).
+GOODBYE_TIMEOUT = 1.0
 
 
 class Closing:

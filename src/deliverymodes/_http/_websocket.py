@@ -11,6 +11,7 @@ from .._exceptions import ChannelClosed, SlowConsumer
 from .._wire import load_json
 from ._fragments import dumps, gap_json
 from ._request import HttpError, Receive, Scope, Send, parameters
+from ._shutdown import GOODBYE_TIMEOUT
 
 if TYPE_CHECKING:
     from ._app import HttpApp
@@ -72,7 +73,7 @@ async def serve_websocket(app: HttpApp, scope: Scope, receive: Receive, send: Se
                     await _publishes(app, scope, receive, send, name=name, channel=channel)
                 tg.cancel_scope.cancel()
         if closing.cancelled_caught:  # the server is stopping
-            with contextlib.suppress(OSError):
+            with contextlib.suppress(OSError), anyio.move_on_after(GOODBYE_TIMEOUT):
                 close = {"type": "websocket.close", "code": _GOING_AWAY, "reason": "going away"}
                 await send(close)
 

@@ -265,11 +265,23 @@ class _WaitingPoll:
     at once with what there is, unless a CANCEL withdrew it (and took it out of the
     connection's waiting polls)."""
 
-    __slots__ = ("across", "scope")
+    __slots__ = ("across", "batching", "channel", "cursor", "scope")
 
-    def __init__(self, across: bool) -> None:
+    def __init__(
+        self, channel: LongPollChannel[Any], cursor: int | Start, batching: Batching, across: bool
+    ) -> None:
         self.scope = anyio.CancelScope()
+        self.channel = channel
+        self.cursor = cursor
+        self.batching = batching
         self.across = across  # its cursor was from another life of the channel
+
+    def answer_now(self, fitter: _Fitter) -> Batch[Any]:
+        """The answer to give at once, with what there is (reason ``max_wait`` at least)."""
+        now = attrs.evolve(self.batching, max_wait=0)
+        batch = self.channel._poll_if_ready(self.cursor, now, fitter)
+        assert batch is not None  # a zero wait always releases
+        return self.channel._across(batch) if self.across else batch
 
 
 class _Connection:
@@ -307,6 +319,7 @@ class _Connection:
         self._close_received = False  # the client said CLOSE: answer what it asked, then end
         self._fatal: Error | None = None  # a protocol error: answer what came before, then this
         self._gone = False  # the client's end of the stream came while a publish waited
+        self._publishing: int | None = None  # the request of a publish waiting for room
         # Liveness: when the client was last heard, and whether the server is reading now (a
         # client is not judged silent while the server is not reading it).
         self._last_heard = anyio.current_time()
@@ -346,14 +359,34 @@ class _Connection:
             raise
         finally:
             with anyio.CancelScope(shield=True):
+                farewell = self._farewell() if going_away else b""
                 for subscription in list(self._subscriptions.values()):
                     await subscription.subscriber.aclose()
                 self._subscriptions.clear()
-                if going_away and not self._writer.interrupted:
-                    # Tell the client, so that it connects again rather than fails.
+                if farewell and not self._writer.interrupted:
+                    # Bounded: a client that stopped reading cannot be told.
                     with anyio.move_on_after(1), contextlib.suppress(Exception):
-                        await self._stream.send(_CLOSE)
+                        await self._stream.send(farewell)
                 await self._stream.aclose()
+
+    def _farewell(self) -> bytes:
+        """What a server being stopped says last: every request still waiting answered (long
+        polls at once, a publish waiting for room withdrawn), every subscription ended, then
+        CLOSE, so that the client knows all and connects again rather than fails."""
+        frames: list[bytes] = []
+        if self._publishing is not None:
+            withdrawn = Error(self._publishing, ErrorCode.CANCELLED, "the server is going away")
+            frames.append(encode(withdrawn))
+        for request, waiting in list(self._waiting.items()):
+            fitter = self._fitter()
+            try:
+                frames.append(self._batch_frame(request, waiting.answer_now(fitter), fitter))
+            except _RequestError as error:
+                frames.append(encode(Error(request, error.code, str(error))))
+        self._waiting.clear()
+        frames += [encode(End(number, EndReason.UNSUBSCRIBED)) for number in self._subscriptions]
+        frames.append(_CLOSE)
+        return b"".join(frames)
 
     async def _receive(self) -> bytes:
         self._receiving = True
@@ -580,6 +613,7 @@ class _Connection:
         await self._flush_replies()  # earlier answers go out before the wait
         published: list[Message[Any]] = []
         failed: list[Exception] = []
+        self._publishing = request  # still set if the server is stopped meanwhile
         async with anyio.create_task_group() as tg:
 
             async def run() -> None:
@@ -592,6 +626,7 @@ class _Connection:
             tg.start_soon(run)
             await self._read_ahead(request)
             tg.cancel_scope.cancel()
+        self._publishing = None
         if failed:
             raise failed[0]
         return published[0] if published else None
@@ -661,7 +696,7 @@ class _Connection:
                 ErrorCode.TOO_MANY_REQUESTS,
                 f"{len(self._waiting)} long polls are already waiting on this connection",
             )
-        waiting = self._waiting[event.request] = _WaitingPoll(across)
+        waiting = self._waiting[event.request] = _WaitingPoll(channel, cursor, batching, across)
         work.start_soon(self._long_poll, channel, event.request, cursor, batching, waiting)
 
     async def _long_poll(
@@ -682,10 +717,8 @@ class _Connection:
                 # CANCEL may still have its batch here; the client gave up on it: dropped.)
                 return
             if batch is None:  # to be answered now (CLOSE, or a fault after it)
-                now = attrs.evolve(batching, max_wait=0)
-                batch = channel._poll_if_ready(cursor, now, fitter)
-                assert batch is not None  # a zero wait always releases
-            if waiting.across:
+                batch = waiting.answer_now(fitter)
+            elif waiting.across:
                 batch = channel._across(batch)
             frame = self._batch_frame(request, batch, fitter)
         except _RequestError as error:  # too large for the client, or not encodable
@@ -694,9 +727,10 @@ class _Connection:
             _log.exception("a long poll failed")
             self._fail(ErrorCode.INTERNAL, f"the server failed: {error!r}")
             return
-        finally:
-            if self._waiting.get(request) is waiting:
-                del self._waiting[request]
+        # (Cancelled from outside, the server is stopping: the poll stays among the waiting
+        # ones, for the farewell to answer.)
+        if self._waiting.get(request) is waiting:
+            del self._waiting[request]
         with contextlib.suppress(ConnectionLost):
             self._writer.write(frame)
 
