@@ -567,8 +567,6 @@ class Remote(AsyncCloseable):
 
 # -- connecting ------------------------------------------------------------------------------------
 
-_NO_RECONNECT: Reconnect | None = None
-
 
 def connect(
     stream: ByteStream,
