@@ -58,7 +58,16 @@ from ._exceptions import (
 from ._http import AccessDenied, HttpApp, ServerSentEvent, SseParser
 from ._longpoll import UNSET, LongPollChannel, LongPollSubscriber, Unset
 from ._poll import PollChannel, PollSubscriber
-from ._protocols import Channel, Publisher, Subscriber
+from ._protocols import (
+    Channel,
+    Fit,
+    Publisher,
+    ServedLog,
+    ServedLongPoll,
+    ServedPush,
+    ServedSubscription,
+    Subscriber,
+)
 from ._push import PushChannel, PushSubscriber
 from ._remote import (
     Reconnect,
@@ -120,6 +129,7 @@ __all__ = [
     "ConnectionLost",
     "DeliveryError",
     "ErrorCode",
+    "Fit",
     "HttpApp",
     "JsonCodec",
     "LongPollChannel",
@@ -143,6 +153,10 @@ __all__ = [
     "RemotePushChannel",
     "RemotePushSubscriber",
     "Retention",
+    "ServedLog",
+    "ServedLongPoll",
+    "ServedPush",
+    "ServedSubscription",
     "ServerLimits",
     "ServerSentEvent",
     "SlowConsumer",

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import enum
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, Final, Literal, TypeVar, overload
+from typing import Any, TypeVar, overload
 
 import anyio
 import attrs
@@ -13,31 +12,25 @@ from anyio.lowlevel import checkpoint
 
 from ._core import (
     LATEST,
+    UNSET,
     Batch,
     Batching,
     Release,
     Retention,
     Start,
+    Unset,
     Wait,
     default_sizer,
     release_reason,
 )
 from ._defaults import COOPERATIVE_BUDGET
-from ._poll import _DEFAULT_RETENTION, Fit, LogChannel, LogSubscriber
+from ._poll import _DEFAULT_RETENTION, LogChannel, LogSubscriber
+from ._protocols import Fit
 
 __all__ = ["UNSET", "LongPollChannel", "LongPollSubscriber", "Unset"]
 
 T = TypeVar("T")
 
-
-class Unset(enum.Enum):
-    """Type of :data:`UNSET`."""
-
-    UNSET = "unset"
-
-
-#: "Use the channel's batching for this setting" (``None`` already means "no limit").
-UNSET: Final[Literal[Unset.UNSET]] = Unset.UNSET
 
 _DEFAULT_BATCHING = Batching()
 _BATCHINGS_KEPT = 64  # distinct per-request settings a channel keeps validated
@@ -59,6 +52,11 @@ class _Waiter(Wait):
             self.scope.cancel()
         elif self.event is not None:
             self.event.set()
+
+
+def _check_batching(batching: object) -> None:
+    if not isinstance(batching, Batching):
+        raise TypeError(f"batching must be a Batching, not {type(batching).__name__}")
 
 
 def _effective_min_messages(batching: Batching) -> int:
@@ -134,6 +132,48 @@ class LongPollChannel(LogChannel[T]):
         )
         start, across = self._restart(cursor, epoch)
         batch = await self._long_poll(self._resolve(start), batching)
+        return self._across(batch) if across else batch
+
+    def serve_long_poll_nowait(
+        self,
+        cursor: int | Start,
+        *,
+        epoch: int | None = None,
+        batching: Batching,
+        fit: Fit | None = None,
+    ) -> Batch[T]:
+        """A long poll as adapters serve it, if it can be answered now (see
+        :class:`ServedLongPoll`); else raise ``anyio.WouldBlock``, having counted nothing."""
+        _check_batching(batching)
+        start, across = self._restart(cursor, epoch)
+        batch = self._poll_if_ready(self._resolve(start), batching, fit)
+        if batch is None:
+            raise anyio.WouldBlock
+        return self._across(batch) if across else batch
+
+    async def serve_long_poll(
+        self,
+        cursor: int | Start,
+        *,
+        epoch: int | None = None,
+        batching: Batching,
+        fit: Fit | None = None,
+        until: Callable[[], Awaitable[object]] | None = None,
+    ) -> Batch[T] | None:
+        """A long poll as adapters serve it (see :class:`ServedLongPoll`): the batch once
+        ``batching`` releases it; None if ``until()`` returned first (nothing counted)."""
+        _check_batching(batching)
+        start, across = self._restart(cursor, epoch)
+        resolved = self._resolve(start)
+        if until is None:
+            batch: Batch[T] | None = await self._long_poll(resolved, batching, fit)
+        else:
+            batch = self._poll_if_ready(resolved, batching, fit)
+            if batch is None:
+                offset = self._log.resolve(resolved)
+                batch = await self._wait_and_answer(offset, batching, until, fit=fit)
+        if batch is None:
+            return None
         return self._across(batch) if across else batch
 
     async def _long_poll(

@@ -7,8 +7,6 @@ that keeps its own cursor.
 from __future__ import annotations
 
 import time
-from abc import abstractmethod
-from collections import deque
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar, cast
 
@@ -16,7 +14,7 @@ import anyio
 import attrs
 from anyio.lowlevel import checkpoint
 
-from ._common import AsyncCloseable, SubscriberIteration, check_sizer
+from ._common import AsyncCloseable, check_sizer
 from ._core import (
     EARLIEST,
     LATEST,
@@ -29,7 +27,6 @@ from ._core import (
     Retention,
     RetentionLog,
     Start,
-    SubscriberStatistics,
     check_epoch,
     check_optional_count,
     check_seconds,
@@ -38,6 +35,7 @@ from ._core import (
     new_epoch,
     restart_point,
 )
+from ._cursor import CursorSubscriber
 from ._defaults import (
     COOPERATIVE_BUDGET,
     DEFAULT_MAX_BATCH_BYTES,
@@ -45,10 +43,9 @@ from ._defaults import (
     DEFAULT_POLL_INTERVAL,
 )
 from ._exceptions import ChannelClosed
+from ._protocols import Fit
 
 __all__ = [
-    "CursorSubscriber",
-    "Fit",
     "LogChannel",
     "LogSubscriber",
     "PollChannel",
@@ -56,10 +53,6 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-
-#: How many of a batch's messages a reader can take (a transport's frame size): given the
-#: messages read, the count to keep. It may raise to refuse the batch; nothing is counted then.
-Fit = Callable[[tuple[Message[Any], ...]], int]
 
 _DEFAULT_RETENTION = Retention()
 
@@ -136,6 +129,29 @@ class LogChannel(AsyncCloseable, Generic[T]):
     def _wake_waiters(self) -> None:
         """A message was appended while long polls wait (LongPollChannel wakes them)."""
 
+    async def serve_poll(
+        self,
+        cursor: int | Start,
+        *,
+        epoch: int | None = None,
+        max_messages: int | None,
+        max_bytes: int | None,
+        fit: Fit | None = None,
+    ) -> Batch[T]:
+        """A plain poll as adapters serve it (see :class:`ServedLog`): what is retained from
+        ``cursor`` of life ``epoch``, at once, within the caps and what ``fit`` keeps."""
+        start, across = self._restart(cursor, epoch)
+        batch = await self._poll_at_once(start, max_messages, max_bytes, fit)
+        return self._across(batch) if across else batch
+
+    async def wait_closed(self) -> None:
+        """Return once the channel is closed (at once if it is)."""
+        if self._closed:
+            return
+        if self._closing is None:
+            self._closing = anyio.Event()
+        await self._closing.wait()
+
     async def _poll_at_once(
         self,
         cursor: int | Start,
@@ -198,12 +214,8 @@ class LogChannel(AsyncCloseable, Generic[T]):
 
     async def _sleep_unless_closed(self, seconds: float) -> None:
         """Sleep ``seconds``, or less if the channel closes meanwhile (a poll reader's pause)."""
-        if self._closed:
-            return
-        if self._closing is None:
-            self._closing = anyio.Event()
         with anyio.move_on_after(seconds):
-            await self._closing.wait()
+            await self.wait_closed()
 
     async def aclose(self) -> None:
         """Close: publishing fails from now on; readers get what is retained, then the end."""
@@ -279,139 +291,6 @@ class PollChannel(LogChannel[T]):
             poll_interval=poll_interval,
             max_messages=max_messages,
             max_bytes=max_bytes,
-        )
-
-
-class CursorSubscriber(SubscriberIteration[T]):
-    """A subscriber that keeps its own cursor and fetches batches from somewhere (``_fetch``).
-
-    The fetching, buffering, idling and counting shared by local and remote poll and long-poll
-    subscribers.
-    """
-
-    def __init__(self, start: int | Start) -> None:
-        self._cursor: int | Start = start
-        self._buffer: deque[Message[T]] = deque()
-        self._ended = False  # a closed batch arrived: after the buffer, the end
-        self._closed = False
-        self._fetching: anyio.Event | None = None  # set when the fetch under way is done
-        self._scope: anyio.CancelScope | None = None  # the fetch under way, cancelled by aclose
-        self._budget = COOPERATIVE_BUDGET
-        self._delivered = 0
-        self._missed = 0
-        self._missed_unknown = 0
-        self._epoch: int | None = None  # the life of the channel its cursor belongs to, once known
-        self._polls = 0
-        self._empty_polls = 0
-
-    @property
-    def cursor(self) -> int | Start:
-        """The offset this subscriber will fetch next (buffered messages come before it)."""
-        return self._cursor
-
-    def _pending(self) -> int:
-        """Messages waiting past the cursor, where that is known without asking (for ``lag``)."""
-        return 0
-
-    def _unsubscribed(self) -> None:
-        """The subscription was closed (hook for the channel's count)."""
-
-    @abstractmethod
-    async def _fetch(self) -> Batch[T]:
-        """One request to the channel from ``self._cursor``."""
-
-    async def _idle(self) -> None:
-        """What to do after an empty answer before asking again."""
-
-    def _check_open(self) -> None:
-        if self._closed:
-            raise ChannelClosed("this subscription is closed")
-
-    def _took(self, batch: Batch[T]) -> None:
-        self._cursor = batch.cursor
-        self._epoch = batch.epoch or self._epoch
-        self._missed += batch.missed
-        self._missed_unknown += batch.missed_unknown
-        self._polls += 1
-        if not batch.messages:
-            self._empty_polls += 1
-        if batch.closed:
-            self._ended = True
-
-    async def poll(self) -> Batch[T]:
-        """One request from this subscriber's cursor (buffered messages are returned first)."""
-        self._check_open()
-        if self._buffer:
-            messages = tuple(self._buffer)
-            self._buffer.clear()
-            self._delivered += len(messages)
-            return Batch(messages, messages[-1].offset + 1, 0, self._ended)
-        batch = await self._fetch_exclusively(idle=False)
-        if batch is None:
-            return await self.poll()
-        self._delivered += len(batch.messages)
-        return batch
-
-    async def _fetch_exclusively(self, *, idle: bool) -> Batch[T] | None:
-        """Fetch and take a batch (then idle if it was empty and ``idle``).
-
-        Returns None if another task's fetch was under way (it was awaited instead). One fetch at a
-        time keeps two tasks reading one subscriber from receiving the same messages twice.
-        """
-        if self._fetching is not None:
-            await self._fetching.wait()
-            return None
-        self._fetching = done = anyio.Event()
-        try:
-            with anyio.CancelScope() as self._scope:
-                batch = await self._fetch()
-                self._took(batch)
-                if idle and not batch.messages and not batch.closed:
-                    await self._idle()
-                return batch
-            self._check_open()  # only aclose() cancels the scope
-            return None
-        finally:
-            self._scope = None
-            self._fetching = None
-            done.set()
-
-    async def receive(self) -> Message[T]:
-        """The next message, fetching batches as needed. Raises ChannelClosed at the end."""
-        self._budget -= 1
-        if not self._budget:
-            self._budget = COOPERATIVE_BUDGET
-            await checkpoint()
-        buffer = self._buffer
-        while not buffer:
-            self._check_open()
-            if self._ended:
-                raise ChannelClosed("the channel is closed")
-            batch = await self._fetch_exclusively(idle=True)
-            if batch is not None:
-                buffer.extend(batch.messages)
-        self._delivered += 1
-        return buffer.popleft()
-
-    async def aclose(self) -> None:
-        """End the subscription; buffered messages are discarded, a fetch under way is cut."""
-        if self._closed:
-            return
-        self._closed = True
-        self._buffer.clear()
-        self._unsubscribed()
-        if self._scope is not None:
-            self._scope.cancel()
-
-    def statistics(self) -> SubscriberStatistics:
-        pending = 0 if self._closed else self._pending()
-        return SubscriberStatistics(
-            delivered=self._delivered,
-            missed=self._missed,
-            missed_unknown=self._missed_unknown,
-            lag=len(self._buffer) + pending,
-            polls=self._polls,
-            empty_polls=self._empty_polls,
         )
 
 

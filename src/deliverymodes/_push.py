@@ -308,7 +308,7 @@ class PushSubscriber(SubscriberIteration[T]):
             dropped += end - self._cut_at
         return dropped
 
-    def _refuse_last(self) -> None:
+    def refuse_last(self) -> None:
         """The message ``receive`` just returned could not be handed on (too large for the
         transport): count it as dropped, not delivered."""
         self._ledger.delivered -= 1

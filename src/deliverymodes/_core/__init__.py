@@ -20,6 +20,7 @@ from ._size import default_sizer, measure
 from ._values import (
     EARLIEST,
     LATEST,
+    UNSET,
     Batch,
     Batching,
     ChannelStatistics,
@@ -29,6 +30,7 @@ from ._values import (
     Retention,
     Start,
     SubscriberStatistics,
+    Unset,
     make_message,
 )
 from ._waiting import ReleaseQueue, Wait
@@ -37,6 +39,7 @@ __all__ = [
     "EARLIEST",
     "LATEST",
     "MAX_EPOCH",
+    "UNSET",
     "Action",
     "Batch",
     "Batching",
@@ -51,6 +54,7 @@ __all__ = [
     "RetentionLog",
     "Start",
     "SubscriberStatistics",
+    "Unset",
     "Wait",
     "check_count",
     "check_epoch",

@@ -18,6 +18,7 @@ from ._checks import count_validator, seconds_validator
 __all__ = [
     "EARLIEST",
     "LATEST",
+    "UNSET",
     "Batch",
     "Batching",
     "ChannelStatistics",
@@ -27,9 +28,20 @@ __all__ = [
     "Retention",
     "Start",
     "SubscriberStatistics",
+    "Unset",
 ]
 
 T = TypeVar("T")
+
+
+class Unset(enum.Enum):
+    """Type of :data:`UNSET`."""
+
+    UNSET = "unset"
+
+
+#: "Use the channel's batching for this setting" (``None`` already means "no limit").
+UNSET: Final[Literal[Unset.UNSET]] = Unset.UNSET
 
 
 class Release(enum.Enum):

@@ -9,12 +9,12 @@ from __future__ import annotations
 import inspect
 from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
+from typing import Any
 
 import anyio
-import attrs
 
 from .._common import publish_at_once
-from .._core import EARLIEST, check_count, check_seconds
+from .._core import EARLIEST, UNSET, Batch, Batching, Start, check_count, check_seconds
 from .._defaults import (
     DEFAULT_KEEPALIVE_INTERVAL,
     DEFAULT_MAX_BATCH_BYTES,
@@ -25,8 +25,8 @@ from .._defaults import (
     DEFAULT_SSE_RETRY,
 )
 from .._exceptions import ChannelClosed
-from .._longpoll import UNSET, LongPollChannel
-from .._poll import LogChannel
+from .._protocols import ServedLongPoll
+from .._serving import Served, ServedChannels, batching_with, fixed_cursor
 from .._wire import load_json
 from ._events import serve_events, serve_goodbye
 from ._fragments import Fragments, dumps
@@ -98,11 +98,9 @@ class HttpApp:
         max_body_size: int = DEFAULT_MAX_BODY_SIZE,
         shutdown_on_signals: bool = True,
     ) -> None:
-        if not isinstance(channels, Mapping) or not all(isinstance(k, str) for k in channels):
-            raise TypeError("channels must be a mapping of names (str) to channels")
+        self._served = ServedChannels(channels)
         if any("/" in name or not name for name in channels):
             raise ValueError("channel names must be non-empty and contain no '/'")
-        self.channels = channels
         self.authorize = authorize
         self.max_wait = check_seconds("max_wait", max_wait)
         self.keepalive_interval = check_seconds("keepalive_interval", keepalive_interval)
@@ -114,6 +112,11 @@ class HttpApp:
         self.shutdown_on_signals = shutdown_on_signals
         self._fragments = Fragments()
         self._closing = Closing()
+
+    @property
+    def channels(self) -> Mapping[str, object]:
+        """The channels served, by name (the mapping given, still the caller's)."""
+        return self._served.channels
 
     @property
     def closed(self) -> bool:
@@ -172,7 +175,7 @@ class HttpApp:
 
     # -- routing ---------------------------------------------------------------------------------
 
-    def _route(self, scope: Scope) -> tuple[str, object, str]:
+    def _route(self, scope: Scope) -> tuple[str, Served, str]:
         path: str = scope["path"]
         root = scope.get("root_path", "")
         if root and path.startswith(root):
@@ -184,7 +187,7 @@ class HttpApp:
             kind = parts[1]
         else:
             raise HttpError(404, f"no such path: {path[:100]}")
-        channel = self.channels.get(parts[0])
+        channel = self._served.get(parts[0])
         if channel is None:
             raise HttpError(404, f"no channel named {parts[0][:100]!r}")
         return parts[0], channel, kind
@@ -248,8 +251,8 @@ class HttpApp:
             if not message.get("more_body", False):
                 return bytes(body)
 
-    async def _publish(self, scope: Scope, receive: Receive, send: Send, channel: object) -> None:
-        publish = getattr(channel, "publish", None)
+    async def _publish(self, scope: Scope, receive: Receive, send: Send, channel: Served) -> None:
+        publish = channel.publish
         if publish is None:
             raise HttpError(405, "this channel takes no publishes", [(b"allow", b"GET")])
         parameters(scope, frozenset())
@@ -258,7 +261,7 @@ class HttpApp:
             raise HttpError(415, f"Content-Encoding {encoding[:40]!r} is not supported")
         payload = _payload(scope, await self._read_body(scope, receive))
         try:
-            message = publish_at_once(channel, payload)
+            message = publish_at_once(channel.channel, payload)
             if message is None:  # it waits for room: withdrawn if the client leaves meanwhile
                 with self._closing.scope() as closing:
                     message = await unless_disconnected(receive, publish(payload))
@@ -279,59 +282,74 @@ class HttpApp:
         await _respond(send, 200, result)
 
     async def _poll(
-        self, scope: Scope, receive: Receive, send: Send, name: str, channel: object
+        self, scope: Scope, receive: Receive, send: Send, name: str, channel: Served
     ) -> None:
-        if not isinstance(channel, LogChannel):
+        log = channel.log
+        if log is None:
             raise HttpError(
                 400, f"{name!r} keeps no history to poll: use /{name}/events or /{name}/ws"
             )
         params = parameters(scope, _LONG_POLL_PARAMETERS)
         asked = cursor(params.get("cursor"))
-        start, across = channel._restart(
-            EARLIEST if asked is None else asked, epoch(params.get("epoch"))
-        )
+        start, life = EARLIEST if asked is None else asked, epoch(params.get("epoch"))
         wait = seconds(params, "wait")
         min_messages = count(params, "min_messages", 1)
         min_bytes = count(params, "min_bytes", 0)
         if wait is None and (min_messages is not None or min_bytes is not None):
             raise HttpError(400, "min_messages and min_bytes go with wait (a long poll)")
-        caps = {
-            "max_messages": cap(count(params, "max_messages", 1), DEFAULT_MAX_BATCH_MESSAGES),
-            "max_bytes": cap(count(params, "max_bytes", 1), DEFAULT_MAX_BATCH_BYTES),
-        }
+        max_messages = cap(count(params, "max_messages", 1), DEFAULT_MAX_BATCH_MESSAGES)
+        max_bytes = cap(count(params, "max_bytes", 1), DEFAULT_MAX_BATCH_BYTES)
         try:
             if wait is None:
-                batch = await channel._poll_at_once(start, caps["max_messages"], caps["max_bytes"])
-            elif not isinstance(channel, LongPollChannel):
+                batch = await log.serve_poll(
+                    start, epoch=life, max_messages=max_messages, max_bytes=max_bytes
+                )
+            elif channel.long_poll is None:
                 raise HttpError(400, f"wait needs a long-poll channel; {name!r} is not one")
             else:
-                batching = channel._batching(
-                    max_wait=min(wait, self.max_wait),
-                    min_messages=UNSET if min_messages is None else min_messages,
-                    min_bytes=UNSET if min_bytes is None else min_bytes,
-                    **caps,
+                held = await self._long_poll(
+                    receive,
+                    channel.long_poll,
+                    fixed_cursor(log, start),
+                    life,
+                    batching_with(
+                        channel.long_poll.batching,
+                        max_wait=min(wait, self.max_wait),
+                        min_messages=UNSET if min_messages is None else min_messages,
+                        min_bytes=UNSET if min_bytes is None else min_bytes,
+                        max_messages=max_messages,
+                        max_bytes=max_bytes,
+                    ),
                 )
-                resolved = channel._resolve(start)
-                ready = channel._poll_if_ready(resolved, batching)
-                if ready is not None:  # no waiting, so no need to watch for a disconnect
-                    batch = ready
-                else:
-                    offset = channel._log.resolve(resolved)
-                    watch = partial(disconnected, receive)
-                    held = None
-                    with self._closing.scope() as closing:
-                        held = await channel._wait_and_answer(offset, batching, watch)
-                    if closing.cancelled_caught:  # the server is stopping: answer now
-                        now = attrs.evolve(batching, max_wait=0)
-                        held = channel._poll_if_ready(resolved, now)
-                    if held is None:
-                        return  # the client left: nobody to answer
-                    batch = held
+                if held is None:
+                    return  # the client left: nobody to answer
+                batch = held
         except (TypeError, ValueError) as error:
             raise HttpError(400, str(error)) from None
-        if across:
-            batch = channel._across(batch)
         await _respond_bytes(send, 200, self._fragments.batch(batch))
+
+    async def _long_poll(
+        self,
+        receive: Receive,
+        channel: ServedLongPoll[Any],
+        start: int | Start,
+        life: int | None,
+        batching: Batching,
+    ) -> Batch[Any] | None:
+        """The long poll's batch; None if the client left first. Answered with what there is
+        if the app closes meanwhile."""
+        try:  # no waiting, so no need to watch for a disconnect
+            return channel.serve_long_poll_nowait(start, epoch=life, batching=batching)
+        except anyio.WouldBlock:
+            pass
+        watch = partial(disconnected, receive)
+        held = None
+        with self._closing.scope() as closing:
+            held = await channel.serve_long_poll(start, epoch=life, batching=batching, until=watch)
+        if closing.cancelled_caught:  # the server is stopping: answer now
+            now = batching_with(batching, max_wait=0)
+            held = await channel.serve_long_poll(start, epoch=life, batching=now)
+        return held
 
 
 def _payload(scope: Scope, body: bytes) -> object:

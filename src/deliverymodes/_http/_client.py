@@ -31,6 +31,7 @@ from .._core import (
     check_seconds,
     make_message,
 )
+from .._cursor import CursorSubscriber
 from .._defaults import (
     COOPERATIVE_BUDGET,
     DEFAULT_MAX_RECONNECT_DELAY,
@@ -38,7 +39,6 @@ from .._defaults import (
     DEFAULT_SSE_RETRY,
 )
 from .._exceptions import ChannelClosed, ConnectionLost, ProtocolError, RemoteError
-from .._poll import CursorSubscriber
 from .._wire import ErrorCode, dump_json, load_json
 from ._sse import ServerSentEvent, SseParser
 

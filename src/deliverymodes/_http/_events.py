@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import attrs
 
-from .._core import EARLIEST, LATEST, Batching, Start
+from .._core import EARLIEST, LATEST, UNSET, Batching, Start, restart_point
 from .._defaults import DEFAULT_MAX_BATCH_BYTES, DEFAULT_MAX_BATCH_MESSAGES
 from .._exceptions import ChannelClosed, SlowConsumer
-from .._longpoll import UNSET, LongPollChannel
-from .._poll import LogChannel
+from .._protocols import ServedLongPoll, ServedPush, ServedSubscription
+from .._serving import Served, batching_with
 from ._fragments import dumps, gap_json
 from ._request import (
     HttpError,
@@ -73,14 +73,14 @@ def _beyond(start: int, head: int, scope: Scope) -> HttpError:
 
 
 async def serve_events(
-    app: HttpApp, scope: Scope, receive: Receive, send: Send, channel: object
+    app: HttpApp, scope: Scope, receive: Receive, send: Send, channel: Served
 ) -> None:
     """Stream ``channel``: long polls or polls on one response, or a push subscription."""
-    if isinstance(channel, LongPollChannel):
+    if channel.long_poll is not None:
         params = parameters(scope, _LONG_POLL_PARAMETERS)
-    elif hasattr(channel, "subscribe"):
+    elif channel.subscribable:
         params = parameters(scope, _LONG_POLL_PARAMETERS)
-        log = isinstance(channel, LogChannel)
+        log = channel.log is not None
         extra = sorted(set(params) - (_POLL_PARAMETERS if log else _PUSH_PARAMETERS))
         if extra:
             kind = "a poll" if log else "a push"
@@ -88,10 +88,11 @@ async def serve_events(
     else:
         raise HttpError(400, "this channel cannot be subscribed to")
     start, epoch = _resume_point(scope, params)
-    if isinstance(channel, LogChannel):
+    if channel.log is not None:
         await _serve_log(app, scope, receive, send, channel, params, start, epoch)
     else:
-        await _serve_push(app, scope, receive, send, channel, start, epoch)
+        assert channel.push is not None
+        await _serve_push(app, scope, receive, send, channel.push, start, epoch)
 
 
 async def _serve_log(  # noqa: PLR0917 - the request and what was read from it
@@ -99,24 +100,23 @@ async def _serve_log(  # noqa: PLR0917 - the request and what was read from it
     scope: Scope,
     receive: Receive,
     send: Send,
-    channel: LogChannel[Any],
+    channel: Served,
     params: dict[str, str],
     start: int | Start,
     epoch: int | None,
 ) -> None:
+    log = channel.log
+    assert log is not None
     # The start is fixed (a LATEST cursor resolved) before the stream opens, so that nothing
     # published after the client saw "ready" is missed.
-    try:
-        start, across = channel._restart(start, epoch)
-    except ValueError as error:
-        raise HttpError(400, str(error)) from None
-    head = channel.head
+    start, across = restart_point(start, epoch, log.epoch)
+    head = log.head
     if isinstance(start, int) and start > head:
         raise _beyond(start, head, scope)
-    resolved = channel._resolve(start)
-    offset = channel.earliest if resolved is EARLIEST else resolved
+    offset = log.earliest if start is EARLIEST else head if start is LATEST else start
     assert isinstance(offset, int)
-    batching = _batching(app, channel, params) if isinstance(channel, LongPollChannel) else None
+    long_poll = channel.long_poll
+    batching = None if long_poll is None else _batching(app, long_poll, params)
     caps = {
         "max_messages": cap(count(params, "max_messages", 1), DEFAULT_MAX_BATCH_MESSAGES),
         "max_bytes": cap(count(params, "max_bytes", 1), DEFAULT_MAX_BATCH_BYTES),
@@ -127,11 +127,11 @@ async def _serve_log(  # noqa: PLR0917 - the request and what was read from it
         send,
         channel,
         start=offset,
+        epoch=epoch if across else None,
         batching=batching,
         caps=caps,
-        across=across,
     )
-    await _respond_with_events(app, receive, send, first=offset, epoch=channel.epoch, stream=stream)
+    await _respond_with_events(app, receive, send, first=offset, epoch=log.epoch, stream=stream)
 
 
 async def _serve_push(  # noqa: PLR0917 - the request and what was read from it
@@ -139,50 +139,45 @@ async def _serve_push(  # noqa: PLR0917 - the request and what was read from it
     scope: Scope,
     receive: Receive,
     send: Send,
-    channel: Any,
+    channel: ServedPush[Any],
     start: int | Start,
     epoch: int | None,
 ) -> None:
-    life = getattr(channel, "epoch", 0)
-    next_offset = getattr(channel, "head", None)  # where a subscription made now starts
-    if not isinstance(next_offset, int):
-        next_offset = None
+    life = channel.epoch
+    next_offset = channel.head  # where a subscription made now starts
     across = epoch is not None and epoch != life
-    if not across and isinstance(start, int) and next_offset is not None and start > next_offset:
+    if not across and isinstance(start, int) and start > next_offset:
         raise _beyond(start, next_offset, scope)
     # The subscription is made before the stream opens, so that nothing published after the
     # client saw "ready" is missed.
-    subscription: Any = channel.subscribe()
+    subscriber = channel.subscribe()
     try:
-        first = next_offset
-        if first is None and isinstance(start, int) and not across:
-            first = start
 
         async def stream() -> None:
-            async with subscription as subscriber:
-                # What was published while this reader was away, reported before anything else.
-                if across and next_offset is not None:
-                    gap = gap_json(next_offset, next_offset, life, unknown=True)
-                    await send(body(format_event(gap, event="missed")))
-                elif isinstance(start, int) and next_offset is not None and next_offset > start:
-                    gap = gap_json(next_offset - start, next_offset, life)
-                    await send(body(format_event(gap, event="missed")))
-                await _stream_push(app, send, subscriber, first, life)
+            # What was published while this reader was away, reported before anything else.
+            if across:
+                gap = gap_json(next_offset, next_offset, life, unknown=True)
+                await send(body(format_event(gap, event="missed")))
+            elif isinstance(start, int) and next_offset > start:
+                gap = gap_json(next_offset - start, next_offset, life)
+                await send(body(format_event(gap, event="missed")))
+            await _stream_push(app, send, subscriber, next_offset, life)
 
-        await _respond_with_events(app, receive, send, first=first, epoch=life, stream=stream)
+        await _respond_with_events(app, receive, send, first=next_offset, epoch=life, stream=stream)
     finally:  # also when the stream never started
         with anyio.CancelScope(shield=True):
-            await subscription.aclose()
+            await subscriber.aclose()
 
 
-def _batching(app: HttpApp, channel: LongPollChannel[Any], params: dict[str, str]) -> Batching:
+def _batching(app: HttpApp, channel: ServedLongPoll[Any], params: dict[str, str]) -> Batching:
     wait = seconds(params, "wait")
     if wait == 0:
         raise HttpError(400, "wait must be > 0 on an event stream")
     min_bytes = count(params, "min_bytes", 1)  # a 0-byte threshold would release empty batches
     min_messages = count(params, "min_messages", 1)
     try:
-        batching = channel._batching(
+        batching = batching_with(
+            channel.batching,
             min_messages=UNSET if min_messages is None else min_messages,
             min_bytes=UNSET if min_bytes is None else min_bytes,
             max_wait=app.keepalive_interval if wait is None else min(wait, app.max_wait),
@@ -223,15 +218,16 @@ async def _respond_with_events(
 async def _stream_log(
     app: HttpApp,
     send: Send,
-    channel: LogChannel[Any],
+    channel: Served,
     *,
     start: int,
+    epoch: int | None,
     batching: Batching | None,
     caps: dict[str, Any],
-    across: bool,
 ) -> None:
-    """Batches from ``start`` as events: long polls (``batching``) or polls, on one stream, with a
-    keepalive comment after every ``keepalive_interval`` without a write."""
+    """Batches from ``start`` (of life ``epoch``, None: this one) as events: long polls
+    (``batching``) or polls, on one stream, with a keepalive comment after every
+    ``keepalive_interval`` without a write."""
     last_write = time.monotonic()
 
     async def write(data: bytes) -> None:
@@ -245,23 +241,27 @@ async def _stream_log(
             if time.monotonic() >= last_write + interval:
                 await write(_KEEPALIVE)
 
+    log, long_poll = channel.log, channel.long_poll
+    assert log is not None
     interval = app.keepalive_interval
     position = start
     while True:
-        if isinstance(channel, LongPollChannel) and batching is not None:
+        if long_poll is not None and batching is not None:
             wait = batching.max_wait
-            if wait is not None and time.monotonic() + wait < last_write + interval:
-                batch = await channel._long_poll(position, batching)  # over before a keepalive
-            else:
-                ready = channel._poll_if_ready(position, batching)
-                if ready is None:
-                    ready = await channel._wait_and_answer(position, batching, keepalives)
-                    assert ready is not None  # keepalives() never returns
-                batch = ready
+            over_before_a_keepalive = wait is not None and time.monotonic() + wait < (
+                last_write + interval
+            )
+            held = await long_poll.serve_long_poll(
+                position,
+                epoch=epoch,
+                batching=batching,
+                until=None if over_before_a_keepalive else keepalives,
+            )
+            assert held is not None  # keepalives() never returns
+            batch = held
         else:
-            batch = await channel._poll_at_once(position, caps["max_messages"], caps["max_bytes"])
-        if across:  # the first batch answers a cursor from another life of the channel
-            batch, across = channel._across(batch), False
+            batch = await log.serve_poll(position, epoch=epoch, **caps)
+        epoch = None  # only the first read can come from another life of the channel
         if batch.messages or batch.missed or batch.missed_unknown:
             await write(app._fragments.events(batch))
         if batch.closed:
@@ -269,13 +269,14 @@ async def _stream_log(
             return
         position = batch.cursor
         if batching is None and not batch.messages:
-            await channel._sleep_unless_closed(app.poll_interval)
+            with anyio.move_on_after(app.poll_interval):
+                await log.wait_closed()
         if time.monotonic() >= last_write + interval:
             await write(_KEEPALIVE)
 
 
 async def _stream_push(
-    app: HttpApp, send: Send, subscriber: Any, expected: int | None, epoch: int
+    app: HttpApp, send: Send, subscriber: ServedSubscription[Any], expected: int, epoch: int
 ) -> None:
     """Every message of a push subscription as an event; gaps (drops) reported as missed."""
     while True:
@@ -291,7 +292,7 @@ async def _stream_push(
         if idle.cancelled_caught:
             await send(body(format_comment("keepalive")))
             continue
-        if expected is not None and message.offset > expected:
+        if message.offset > expected:
             gap = gap_json(message.offset - expected, message.offset, epoch)
             await send(body(format_event(gap, event="missed")))
         expected = message.offset + 1

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from .._defaults import DEFAULT_MAX_BATCH_BYTES, DEFAULT_MAX_BATCH_MESSAGES
 from .._exceptions import ChannelClosed, SlowConsumer
+from .._protocols import ServedSubscription
+from .._serving import Served
 from .._wire import load_json
 from ._fragments import dumps, gap_json
 from ._request import HttpError, Receive, Scope, Send, parameters
@@ -45,7 +49,7 @@ async def serve_websocket(app: HttpApp, scope: Scope, receive: Receive, send: Se
             raise HttpError(404, "WebSocket connections go to /{name}/ws")
         parameters(scope, frozenset())
         await app._check_access(scope, name, "subscribe")
-        if not hasattr(channel, "subscribe"):
+        if not channel.subscribable:
             raise HttpError(400, "this channel cannot be subscribed to")
     except HttpError as error:
         # Accepted first, so that the client sees the code and the reason (a close before
@@ -54,18 +58,24 @@ async def serve_websocket(app: HttpApp, scope: Scope, receive: Receive, send: Se
         reason = _reason(error.message)
         await send({"type": "websocket.close", "code": 4000 + error.status, "reason": reason})
         return
-    head = getattr(channel, "head", None)  # a push subscription starts there
-    epoch = getattr(channel, "epoch", 0)
-    async with channel.subscribe() as subscriber:
-        start = getattr(subscriber, "cursor", head)  # a cursor subscriber starts there
-        expected = start if isinstance(start, int) else None
+    subscriber: ServedSubscription[Any] | None = None
+    if channel.push is not None:
+        push = channel.push
+        head = push.head  # the subscription starts there
+        subscriber = push.subscribe()
+        forwarding = partial(_forward, app, send, subscriber, head, push.epoch)
+    else:
+        assert channel.log is not None
+        forwarding = partial(_forward_log, app, send, channel, channel.log.head)
+    try:
         await send({"type": "websocket.accept"})
         with app._closing.scope() as closing:
             async with anyio.create_task_group() as tg:
 
                 async def forward() -> None:
                     with contextlib.suppress(OSError):  # the client went away meanwhile
-                        await _forward(app, send, subscriber, expected, epoch)
+                        code, reason = await forwarding()
+                        await send({"type": "websocket.close", "code": code, "reason": reason})
                     tg.cancel_scope.cancel()
 
                 tg.start_soon(forward)
@@ -76,28 +86,64 @@ async def serve_websocket(app: HttpApp, scope: Scope, receive: Receive, send: Se
             with contextlib.suppress(OSError), anyio.move_on_after(GOODBYE_TIMEOUT):
                 close = {"type": "websocket.close", "code": _GOING_AWAY, "reason": "going away"}
                 await send(close)
+    finally:
+        if subscriber is not None:
+            with anyio.CancelScope(shield=True):
+                await subscriber.aclose()
 
 
 async def _forward(
-    app: HttpApp, send: Send, subscriber: Any, expected: int | None, epoch: int
-) -> None:
-    """Every message as a text frame; a gap (dropped or missed messages) reported before the
-    next message; the close code says why the subscription ended."""
-    code, reason = _CLOSED, "the channel is closed"
+    app: HttpApp, send: Send, subscriber: ServedSubscription[Any], expected: int, epoch: int
+) -> tuple[int, str]:
+    """Every message of a push subscription as a text frame; a gap (dropped messages) reported
+    before the next message. Returns the close code and reason: why the subscription ended."""
     try:
-        async for message in subscriber:
-            if expected is not None and message.offset > expected:
+        while True:
+            message = await subscriber.receive()
+            if message.offset > expected:
                 gap = gap_json(message.offset - expected, message.offset, epoch)
                 await send({"type": "websocket.send", "text": gap})
             expected = message.offset + 1
             await send({"type": "websocket.send", "text": app._fragments.text(message, epoch)})
+    except ChannelClosed:
+        return _CLOSED, "the channel is closed"
     except SlowConsumer:
-        code, reason = _SLOW, "slow consumer: too far behind"
-    await send({"type": "websocket.close", "code": code, "reason": reason})
+        return _SLOW, "slow consumer: too far behind"
+
+
+async def _forward_log(app: HttpApp, send: Send, channel: Served, start: int) -> tuple[int, str]:
+    """Every message of a channel with history from ``start`` as a text frame, read by long
+    polls with the channel's batching (or by polls, pausing ``poll_interval`` after an empty
+    one); messages retention evicted first are reported as a gap."""
+    log, long_poll = channel.log, channel.long_poll
+    assert log is not None
+    epoch, position = log.epoch, start
+    while True:
+        if long_poll is not None:
+            held = await long_poll.serve_long_poll(position, batching=long_poll.batching)
+            assert held is not None  # no ``until``: it always answers
+            batch = held
+        else:
+            batch = await log.serve_poll(
+                position,
+                max_messages=DEFAULT_MAX_BATCH_MESSAGES,
+                max_bytes=DEFAULT_MAX_BATCH_BYTES,
+            )
+        if batch.missed:
+            first = batch.messages[0].offset if batch.messages else batch.cursor
+            await send({"type": "websocket.send", "text": gap_json(batch.missed, first, epoch)})
+        for message in batch.messages:
+            await send({"type": "websocket.send", "text": app._fragments.text(message, epoch)})
+        if batch.closed:
+            return _CLOSED, "the channel is closed"
+        position = batch.cursor
+        if long_poll is None and not batch.messages:
+            with anyio.move_on_after(app.poll_interval):
+                await log.wait_closed()
 
 
 async def _publishes(
-    app: HttpApp, scope: Scope, receive: Receive, send: Send, *, name: str, channel: object
+    app: HttpApp, scope: Scope, receive: Receive, send: Send, *, name: str, channel: Served
 ) -> None:
     """Text frames from the client are JSON payloads to publish; until it disconnects. A frame
     that cannot be published is answered with ``{"error": …, "frame": n}`` (n counts frames
@@ -117,7 +163,7 @@ async def _publishes(
             if len(text) > app.max_body_size or len(text.encode()) > app.max_body_size:
                 raise HttpError(413, f"frame larger than {app.max_body_size} bytes")
             await app._check_access(scope, name, "publish")
-            publish = getattr(channel, "publish", None)
+            publish = channel.publish
             if publish is None:
                 raise HttpError(405, "this channel takes no publishes")
             await publish(load_json(text))

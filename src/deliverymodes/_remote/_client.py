@@ -28,6 +28,7 @@ from .._core import (
     check_seconds,
     make_message,
 )
+from .._cursor import CursorSubscriber
 from .._defaults import (
     COOPERATIVE_BUDGET,
     DEFAULT_BUFFER_SIZE,
@@ -44,7 +45,6 @@ from .._exceptions import (
     SlowConsumer,
 )
 from .._longpoll import UNSET, Unset
-from .._poll import CursorSubscriber
 from .._wire import (
     DEFAULT,
     EARLIEST_CURSOR,

@@ -20,6 +20,8 @@ from .._common import publish_at_once
 from .._core import (
     EARLIEST,
     LATEST,
+    MAX_EPOCH,
+    UNSET,
     Batch,
     Batching,
     Message,
@@ -43,9 +45,8 @@ from .._defaults import (
     DEFAULT_WRITE_BUFFER_SIZE,
 )
 from .._exceptions import ChannelClosed, ConnectionLost, ProtocolError, SlowConsumer
-from .._longpoll import UNSET, LongPollChannel
-from .._poll import LogChannel
-from .._push import PushChannel, PushSubscriber
+from .._protocols import ServedLog, ServedLongPoll, ServedSubscription
+from .._serving import Served, ServedChannels, batching_with, fixed_cursor
 from .._wire import (
     DEFAULT,
     EARLIEST_CURSOR,
@@ -231,6 +232,14 @@ class _Fitter:
         return self._cache.wire_messages(messages)
 
 
+def _epoch(value: int) -> int | None:
+    """A request's epoch: 0 for none."""
+    if value > MAX_EPOCH:
+        message = f"epoch must be <= {MAX_EPOCH} (2**53 - 1), got {value}"
+        raise _RequestError(ErrorCode.BAD_ARGUMENT, message)
+    return value or None
+
+
 def _cursor(value: int) -> int | Start:
     if value == EARLIEST_CURSOR:
         return EARLIEST
@@ -265,23 +274,44 @@ class _WaitingPoll:
     at once with what there is, unless a CANCEL withdrew it (and took it out of the
     connection's waiting polls)."""
 
-    __slots__ = ("across", "batching", "channel", "cursor", "scope")
+    __slots__ = ("batching", "channel", "cursor", "epoch", "scope")
 
     def __init__(
-        self, channel: LongPollChannel[Any], cursor: int | Start, batching: Batching, across: bool
+        self,
+        channel: ServedLongPoll[Any],
+        cursor: int | Start,
+        epoch: int | None,
+        batching: Batching,
     ) -> None:
         self.scope = anyio.CancelScope()
         self.channel = channel
         self.cursor = cursor
+        self.epoch = epoch
         self.batching = batching
-        self.across = across  # its cursor was from another life of the channel
 
-    def answer_now(self, fitter: _Fitter) -> Batch[Any]:
+    async def wait(self, fitter: _Fitter) -> Batch[Any] | None:
+        """Its batch once released; None if ``scope`` was cancelled first."""
+        with self.scope:
+            return await self.channel.serve_long_poll(
+                self.cursor, epoch=self.epoch, batching=self.batching, fit=fitter
+            )
+        return None
+
+    async def answer_now(self, fitter: _Fitter) -> Batch[Any]:
         """The answer to give at once, with what there is (reason ``max_wait`` at least)."""
-        now = attrs.evolve(self.batching, max_wait=0)
-        batch = self.channel._poll_if_ready(self.cursor, now, fitter)
-        assert batch is not None  # a zero wait always releases
-        return self.channel._across(batch) if self.across else batch
+        now = batching_with(self.batching, max_wait=0)
+        batch = await self.channel.serve_long_poll(
+            self.cursor, epoch=self.epoch, batching=now, fit=fitter
+        )
+        assert batch is not None  # a zero wait always answers
+        return batch
+
+    def answer_at_once(self, fitter: _Fitter) -> Batch[Any]:
+        """``answer_now`` without awaiting; ``anyio.WouldBlock`` if the channel cannot."""
+        now = batching_with(self.batching, max_wait=0)
+        return self.channel.serve_long_poll_nowait(
+            self.cursor, epoch=self.epoch, batching=now, fit=fitter
+        )
 
 
 class _Connection:
@@ -290,7 +320,7 @@ class _Connection:
     def __init__(
         self,
         stream: ByteStream,
-        channels: Mapping[str, object],
+        channels: ServedChannels,
         codec: Codec[Any],
         limits: ServerLimits,
         cache: _PayloadCache,
@@ -380,9 +410,11 @@ class _Connection:
         for request, waiting in list(self._waiting.items()):
             fitter = self._fitter()
             try:
-                frames.append(self._batch_frame(request, waiting.answer_now(fitter), fitter))
+                frames.append(self._batch_frame(request, waiting.answer_at_once(fitter), fitter))
             except _RequestError as error:
                 frames.append(encode(Error(request, error.code, str(error))))
+            except anyio.WouldBlock:  # the channel cannot answer without awaiting
+                frames.append(encode(Error(request, ErrorCode.CANCELLED, "going away")))
         self._waiting.clear()
         frames += [encode(End(number, EndReason.UNSUBSCRIBED)) for number in self._subscriptions]
         frames.append(_CLOSE)
@@ -558,12 +590,12 @@ class _Connection:
             _log.exception("a request failed")
             raise ProtocolError(ErrorCode.INTERNAL, f"the server failed: {error!r}") from None
 
-    def _channel(self, name: str) -> object:
-        try:
-            return self._channels[name]
-        except KeyError:
+    def _channel(self, name: str) -> Served:
+        served = self._channels.get(name)
+        if served is None:
             message = f"no channel named {_quoted(name)}"
-            raise _RequestError(ErrorCode.UNKNOWN_CHANNEL, message) from None
+            raise _RequestError(ErrorCode.UNKNOWN_CHANNEL, message)
+        return served
 
     def _fitter(self) -> _Fitter:
         return _Fitter(self._cache, self._protocol.peer_max_frame_size)
@@ -571,7 +603,7 @@ class _Connection:
     # -- publishing ------------------------------------------------------------------------------
 
     async def _publish(self, event: Publish) -> None:
-        channel = self._channel(event.channel)
+        channel = self._channel(event.channel).channel
         publish = getattr(channel, "publish", None)
         if publish is None:
             raise _RequestError(
@@ -633,27 +665,27 @@ class _Connection:
 
     # -- polls -----------------------------------------------------------------------------------
 
-    def _log_channel(self, name: str) -> LogChannel[Any]:
-        channel = self._channel(name)
-        if not isinstance(channel, LogChannel):
+    def _log_channel(self, name: str) -> ServedLog[Any]:
+        log = self._channel(name).log
+        if log is None:
             raise _RequestError(ErrorCode.UNSUPPORTED, f"{_quoted(name)} keeps no history to poll")
-        return channel
+        return log
 
     async def _poll(self, event: Poll) -> None:
         channel = self._log_channel(event.channel)
         fitter = self._fitter()
         try:
-            start, across = channel._restart(_cursor(event.cursor), event.epoch or None)
-            batch = await channel._poll_at_once(
-                start,
-                _setting("max_messages", event.max_messages, DEFAULT_MAX_BATCH_MESSAGES),
-                _setting("max_bytes", event.max_bytes, DEFAULT_MAX_BATCH_BYTES),
-                fitter,
+            batch = await channel.serve_poll(
+                _cursor(event.cursor),
+                epoch=_epoch(event.epoch),
+                max_messages=_setting(
+                    "max_messages", event.max_messages, DEFAULT_MAX_BATCH_MESSAGES
+                ),
+                max_bytes=_setting("max_bytes", event.max_bytes, DEFAULT_MAX_BATCH_BYTES),
+                fit=fitter,
             )
         except (TypeError, ValueError) as error:
             raise _RequestError(ErrorCode.BAD_ARGUMENT, str(error)) from None
-        if across:
-            batch = channel._across(batch)
         self._reply(self._batch_frame(event.request, batch, fitter))
 
     def _batch_frame(self, request: int, batch: Batch[Any], fitter: _Fitter) -> bytes:
@@ -663,8 +695,8 @@ class _Connection:
         return encode_batch(head, fitter.wire if batch.messages else [])
 
     def _start_long_poll(self, event: LongPoll, work: anyio.abc.TaskGroup) -> None:
-        channel = self._channel(event.channel)
-        if not isinstance(channel, LongPollChannel):
+        channel = self._channel(event.channel).long_poll
+        if channel is None:
             raise _RequestError(
                 ErrorCode.UNSUPPORTED, f"{_quoted(event.channel)} is not a long-poll channel"
             )
@@ -679,16 +711,20 @@ class _Connection:
             _setting("max_bytes", event.max_bytes, UNSET),
         )
         fitter = self._fitter()
+        epoch = _epoch(event.epoch)
         try:  # check everything now, so that a bad request is answered at once
-            batching = channel._batching(**dict(zip(_BATCHING_FIELDS, settings, strict=True)))
-            start, across = channel._restart(_cursor(event.cursor), event.epoch or None)
-            cursor = channel._resolve(start)
-            ready = channel._poll_if_ready(cursor, batching, fitter)
+            batching = batching_with(
+                channel.batching, **dict(zip(_BATCHING_FIELDS, settings, strict=True))
+            )
+            cursor = fixed_cursor(channel, _cursor(event.cursor))
+            ready = channel.serve_long_poll_nowait(
+                cursor, epoch=epoch, batching=batching, fit=fitter
+            )
+        except anyio.WouldBlock:
+            ready = None
         except (TypeError, ValueError) as error:
             raise _RequestError(ErrorCode.BAD_ARGUMENT, str(error)) from None
         if ready is not None:  # no need for a task: answer at once
-            if across:
-                ready = channel._across(ready)
             self._reply(self._batch_frame(event.request, ready, fitter))
             return
         if len(self._waiting) >= self._limits.max_waiting_polls:
@@ -696,30 +732,19 @@ class _Connection:
                 ErrorCode.TOO_MANY_REQUESTS,
                 f"{len(self._waiting)} long polls are already waiting on this connection",
             )
-        waiting = self._waiting[event.request] = _WaitingPoll(channel, cursor, batching, across)
-        work.start_soon(self._long_poll, channel, event.request, cursor, batching, waiting)
+        waiting = self._waiting[event.request] = _WaitingPoll(channel, cursor, epoch, batching)
+        work.start_soon(self._long_poll, event.request, waiting)
 
-    async def _long_poll(
-        self,
-        channel: LongPollChannel[Any],
-        request: int,
-        cursor: int | Start,
-        batching: Batching,
-        waiting: _WaitingPoll,
-    ) -> None:
+    async def _long_poll(self, request: int, waiting: _WaitingPoll) -> None:
         fitter = self._fitter()
         try:
-            batch = None
-            with waiting.scope:
-                batch = await channel._long_poll(cursor, batching, fitter)
+            batch = await waiting.wait(fitter)
             if self._waiting.get(request) is not waiting:
                 # Cancelled: CANCEL answered for it. (On trio a poll released just before the
                 # CANCEL may still have its batch here; the client gave up on it: dropped.)
                 return
             if batch is None:  # to be answered now (CLOSE, or a fault after it)
-                batch = waiting.answer_now(fitter)
-            elif waiting.across:
-                batch = channel._across(batch)
+                batch = await waiting.answer_now(fitter)
             frame = self._batch_frame(request, batch, fitter)
         except _RequestError as error:  # too large for the client, or not encodable
             frame = self._protocol.send(Error(request, error.code, str(error)))
@@ -749,7 +774,7 @@ class _Connection:
     # -- push subscriptions ----------------------------------------------------------------------
 
     def _subscribe(self, event: Subscribe, work: anyio.abc.TaskGroup) -> None:
-        channel = self._channel(event.channel)
+        channel = self._channel(event.channel).push
         if event.subscription in self._subscriptions:
             raise _RequestError(
                 ErrorCode.BAD_ARGUMENT, f"subscription {event.subscription} is already open"
@@ -761,7 +786,7 @@ class _Connection:
             )
         if event.window < 1:
             raise _RequestError(ErrorCode.BAD_ARGUMENT, "window must be >= 1")
-        if not isinstance(channel, PushChannel):
+        if channel is None:
             raise _RequestError(
                 ErrorCode.UNSUPPORTED, f"{_quoted(event.channel)} is not a push channel"
             )
@@ -850,7 +875,7 @@ class _Connection:
             data = encoded(message)
             cost = _ENTRY + len(data)
             if cost > budget:  # it can never be sent to this client
-                subscriber._refuse_last()
+                subscriber.refuse_last()
                 ended = EndReason.MESSAGE_TOO_LARGE
                 break
             if total + cost > budget:
@@ -882,7 +907,7 @@ class _Connection:
 class _Subscription:
     __slots__ = ("_credited", "credit", "number", "scope", "subscriber")
 
-    def __init__(self, number: int, subscriber: PushSubscriber[Any], window: int) -> None:
+    def __init__(self, number: int, subscriber: ServedSubscription[Any], window: int) -> None:
         self.number = number
         self.subscriber = subscriber
         self.credit = window
@@ -908,12 +933,6 @@ def check_codec(codec: object) -> Codec[Any]:
     return codec
 
 
-def _check_channels(channels: object) -> Mapping[str, object]:
-    if not isinstance(channels, Mapping) or not all(isinstance(k, str) for k in channels):
-        raise TypeError("channels must be a mapping of names (str) to channels")
-    return channels
-
-
 async def serve(
     stream: ByteStream,
     channels: Mapping[str, object],
@@ -929,7 +948,7 @@ async def serve(
     """
     chosen = check_codec(codec or JsonCodec())
     connection = _Connection(
-        stream, _check_channels(channels), chosen, limits or ServerLimits(), _PayloadCache(chosen)
+        stream, ServedChannels(channels), chosen, limits or ServerLimits(), _PayloadCache(chosen)
     )
     await connection.run()
 
@@ -945,15 +964,15 @@ async def serve_listener(
 
     Each connection is served in its own task; one that fails or misbehaves ends alone.
     """
-    chosen = check_codec(codec or JsonCodec())
-    checked = _check_channels(channels)
-    chosen_limits = limits or ServerLimits()
-    cache = _PayloadCache(chosen)
+    async with listener:  # closed also when the arguments are refused
+        chosen = check_codec(codec or JsonCodec())
+        checked = ServedChannels(channels)
+        chosen_limits = limits or ServerLimits()
+        cache = _PayloadCache(chosen)
 
-    async def handle(stream: ByteStream) -> None:
-        await _Connection(stream, checked, chosen, chosen_limits, cache).run()
+        async def handle(stream: ByteStream) -> None:
+            await _Connection(stream, checked, chosen, chosen_limits, cache).run()
 
-    async with listener:
         await listener.serve(handle)
 
 
@@ -972,6 +991,7 @@ async def serve_tcp(
     With ``port=0`` the system picks a free port; ``await task_group.start(serve_tcp, …)`` returns
     the port bound.
     """
+    ServedChannels(channels)  # refused before a port is bound
     listener: Listener[Any] = await anyio.create_tcp_listener(local_host=host, local_port=port)
     bound = listener.extra(SocketAttribute.local_port)
     if ssl_context is not None:
@@ -989,6 +1009,7 @@ async def serve_unix(
     task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve ``channels`` on a Unix socket at ``path`` until cancelled."""
+    ServedChannels(channels)  # refused before the socket is made
     listener = await anyio.create_unix_listener(path)
     task_status.started()
     await serve_listener(listener, channels, codec=codec, limits=limits)
