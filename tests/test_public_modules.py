@@ -30,3 +30,13 @@ def test_defaults_hold_the_values_the_library_applies() -> None:
     assert deliverymodes.Reconnect().initial_delay == defaults.DEFAULT_RECONNECT_DELAY
     assert deliverymodes.Reconnect().max_delay == defaults.DEFAULT_MAX_RECONNECT_DELAY
     assert all(isinstance(getattr(defaults, name), (int, float)) for name in defaults.__all__)
+
+
+def test_every_http_name_is_documented() -> None:
+    from deliverymodes import http
+
+    shared = {name for name in http.__all__ if name in deliverymodes.__all__}
+    assert documented("http") | shared == set(http.__all__)
+    assert documented("http").isdisjoint(shared)
+    for name in http.__all__:
+        assert getattr(http, name).__doc__, name

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Generic, TypeVar
 
 import anyio
@@ -28,7 +28,7 @@ from .._core import (
     check_seconds,
     make_message,
 )
-from .._cursor import CursorSubscriber
+from .._cursor import RemoteCursorSubscriber
 from .._defaults import (
     COOPERATIVE_BUDGET,
     DEFAULT_BUFFER_SIZE,
@@ -486,7 +486,7 @@ class RemoteLongPollChannel(RemotePollChannel[T]):
         return RemoteLongPollSubscriber(self, start, fetch, None)
 
 
-class RemotePollSubscriber(CursorSubscriber[T]):
+class RemotePollSubscriber(RemoteCursorSubscriber[T]):
     """Polls a server channel with its own cursor; read like a local ``PollSubscriber``."""
 
     def __init__(
@@ -496,35 +496,27 @@ class RemotePollSubscriber(CursorSubscriber[T]):
         fetch: Callable[[int | Start, int | None], Awaitable[Batch[T]]],
         poll_interval: float | None,
     ) -> None:
-        super().__init__(start)
+        super().__init__(start, poll_interval)
         self._channel = channel
         self._fetch_from = fetch
-        self.poll_interval = poll_interval
         channel._subscribers.add(self)
 
-    async def __aenter__(self) -> Self:
-        """Fix a LATEST start now, so that the subscription sees everything from this point."""
-        if self._cursor is LATEST:
-            batch = await self._channel._remote._request(
-                lambda n: Poll(n, self._channel.name, LATEST_CURSOR, 1, 1)
-            )
-            assert isinstance(batch, WireBatch)
-            self._cursor, self._epoch = batch.cursor, batch.epoch or None
-        return self
+    async def _head(self) -> tuple[int, int | None]:
+        batch = await self._channel._remote._request(
+            lambda n: Poll(n, self._channel.name, LATEST_CURSOR, 1, 1)
+        )
+        assert isinstance(batch, WireBatch)
+        return batch.cursor, batch.epoch or None
 
-    async def _fetch(self) -> Batch[T]:
-        while True:
-            try:
-                return await self._fetch_from(self._cursor, self._epoch)
-            except ConnectionLost:
-                if not self._channel._remote._coming_back:
-                    raise
-                # The connection is being made again: ask again from the same cursor (the
-                # request waits for the connection), so nothing is lost or read twice.
+    async def _request(self) -> Batch[T]:
+        return await self._fetch_from(self._cursor, self._epoch)
 
-    async def _idle(self) -> None:
-        if self.poll_interval is not None:
-            await anyio.sleep(self.poll_interval)
+    def _pauses(self) -> Iterator[float]:
+        # The connection's own Reconnect policy brings it back, and a request waits for it:
+        # ask again at once while it may still come back.
+        remote = self._channel._remote
+        while remote._coming_back:
+            yield 0.0
 
     def _unsubscribed(self) -> None:
         self._channel._retire(self)
