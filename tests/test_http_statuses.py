@@ -119,6 +119,8 @@ def test_the_app_answers_each_refusal_with_its_status(raised: Exception, status:
 def test_other_exceptions_are_not_refusals() -> None:
     with pytest.raises(KeyError), refusals():
         raise KeyError("a bug, not a refusal")
+    with pytest.raises(ValueError, match="hook"), refusals(only=(AccessDenied,)):
+        raise ValueError("a failing hook")
 
 
 async def test_refusals_of_a_real_app_reach_the_client_as_exceptions() -> None:

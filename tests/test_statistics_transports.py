@@ -127,8 +127,9 @@ async def test_push_subscribers_count_drops_as_the_channel_does(transport: str) 
     the subscriber count the same drops."""
     push = PushChannel[int](buffer_size=1, overflow=Overflow.DROP_NEWEST)
     async with served({"push": push}, transport) as handle:
+        channel: Any = push if transport == "local" else handle.push("push")
         subscriber: Any = (
-            push.subscribe() if transport == "local" else handle.push("push").subscribe(window=1)
+            channel.subscribe() if transport == "local" else channel.subscribe(window=1)
         )
         async with subscriber:
             last = await burst_then_trickle(push, subscriber)
@@ -137,6 +138,9 @@ async def test_push_subscribers_count_drops_as_the_channel_does(transport: str) 
             assert statistics.delivered + statistics.dropped == last + 1
             assert statistics.dropped == push.statistics().dropped
             assert (statistics.missed, statistics.lag, statistics.polls) == (0, 0, 0)
+        # The channel (served, or a handle) counts its subscribers' drops, closed ones too.
+        totals = channel.statistics()
+        assert (totals.delivered, totals.dropped) == (statistics.delivered, statistics.dropped)
 
 
 async def test_an_event_stream_counts_requests_and_reports_gaps_as_missed() -> None:

@@ -20,6 +20,7 @@ from .._defaults import (
     DEFAULT_POLL_INTERVAL,
     DEFAULT_SSE_RETRY,
 )
+from .._exceptions import AccessDenied
 from .._serving import Served, ServedChannels
 from ._events import serve_events, serve_goodbye
 from ._fragments import Fragments
@@ -162,7 +163,7 @@ class HttpApp:
     async def _check_access(self, scope: Scope, name: str, action: str) -> None:
         if self.authorize is None:
             return
-        with refusals():
+        with refusals(only=(AccessDenied,)):  # a failing hook is the server's failure
             allowed = self.authorize(scope, name, action)
             if inspect.isawaitable(allowed):
                 allowed = await allowed

@@ -39,7 +39,7 @@ async def serve_publish(
     if encoding != "identity":
         raise HttpError(415, f"Content-Encoding {encoding[:40]!r} is not supported")
     payload = _payload(scope, await _read_body(app, scope, receive))
-    with refusals("cannot publish this body: "):
+    with refusals(prefix="cannot publish this body: "):
         message = publish_at_once(channel.channel, payload)
         if message is None:  # it waits for room: withdrawn if the client leaves meanwhile
             with app._closing.scope() as closing:

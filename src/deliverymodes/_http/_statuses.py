@@ -27,19 +27,27 @@ _PLAIN: dict[int, type[Exception]] = {400: ValueError, 413: ValueError, 410: Cha
 _CODES = {404: ErrorCode.UNKNOWN_CHANNEL}
 
 
+#: What the app answers with a status of its own; anything else is a failure of the server.
+_REFUSALS: tuple[type[Exception], ...] = (ChannelClosed, AccessDenied, TypeError, ValueError)
+
+
 @contextmanager
-def refusals(prefix: str = "") -> Iterator[None]:
-    """Answer what the block raises as the library's refusals: ``ChannelClosed`` 410, a bad
-    argument (``ValueError``, ``TypeError``) 400 with ``prefix`` before its message,
-    ``AccessDenied`` its own 401 or 403."""
+def refusals(*, prefix: str = "", only: tuple[type[Exception], ...] = _REFUSALS) -> Iterator[None]:
+    """Answer what the block raises among ``only`` with its status: ``ChannelClosed`` 410,
+    ``AccessDenied`` its own 401 or 403, a bad argument (``ValueError``, ``TypeError``) 400
+    with ``prefix`` before its message."""
     try:
         yield
-    except ChannelClosed:
-        raise HttpError(410, "the channel is closed") from None
-    except AccessDenied as denied:
-        raise HttpError(denied.status, denied.message) from None
-    except (TypeError, ValueError) as error:
-        raise HttpError(400, f"{prefix}{error}") from None
+    except only as error:
+        raise _status_error(error, prefix) from None
+
+
+def _status_error(error: Exception, prefix: str) -> HttpError:
+    if isinstance(error, ChannelClosed):
+        return HttpError(410, "the channel is closed")
+    if isinstance(error, AccessDenied):
+        return HttpError(error.status, error.message)
+    return HttpError(400, f"{prefix}{error}")
 
 
 def error_for_status(status: int, text: str) -> Exception:

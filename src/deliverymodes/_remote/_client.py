@@ -98,7 +98,7 @@ class _RemoteChannel(AsyncCloseable, Generic[T]):
         self.name = name
         self._published = 0
         self._subscribers: set[SubscriberIteration[T]] = set()
-        self._retired_delivered = 0  # by subscriptions closed since
+        self._retired = SubscriberStatistics()  # the sums of subscriptions closed since
         self._closed = False
 
     async def publish(self, payload: T) -> Message[T]:
@@ -120,7 +120,13 @@ class _RemoteChannel(AsyncCloseable, Generic[T]):
     def _retire(self, subscriber: SubscriberIteration[T]) -> None:
         if subscriber in self._subscribers:
             self._subscribers.discard(subscriber)
-            self._retired_delivered += subscriber.statistics().delivered
+            final, retired = subscriber.statistics(), self._retired
+            self._retired = SubscriberStatistics(
+                delivered=retired.delivered + final.delivered,
+                dropped=retired.dropped + final.dropped,
+                missed=retired.missed + final.missed,
+                missed_unknown=retired.missed_unknown + final.missed_unknown,
+            )
 
     def _subscriber_statistics(self) -> list[SubscriberStatistics]:
         return [subscriber.statistics() for subscriber in self._subscribers]
@@ -155,11 +161,14 @@ class RemotePushChannel(_RemoteChannel[T]):
 
     def statistics(self) -> ChannelStatistics:
         """What was done through this handle (the server's channel has its own statistics)."""
-        subscribers = self._subscriber_statistics()
+        subscribers = [self._retired, *self._subscriber_statistics()]
         return ChannelStatistics(
             published=self._published,
-            delivered=self._retired_delivered + sum(s.delivered for s in subscribers),
-            subscribers=len(subscribers),
+            delivered=sum(s.delivered for s in subscribers),
+            dropped=sum(s.dropped for s in subscribers),
+            missed=sum(s.missed for s in subscribers),
+            missed_unknown=sum(s.missed_unknown for s in subscribers),
+            subscribers=len(subscribers) - 1,
             buffered=sum(s.lag for s in subscribers),
         )
 
