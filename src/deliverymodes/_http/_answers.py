@@ -1,17 +1,30 @@
-"""What the HTTP clients send and read: cursors as query parameters, and the JSON answers of an
-``HttpApp`` (messages, batches) read strictly, so that garbage raises ``ProtocolError``."""
+"""What the HTTP clients send and read: cursors as query parameters, the JSON answers of an
+``HttpApp`` (messages, batches) read strictly, so that garbage raises ``ProtocolError``, and
+httpx's transport errors, raised as ``ConnectionLost`` (needs ``httpx``)."""
 
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
+import httpx
+
 from .._core import EARLIEST, LATEST, Batch, Message, Release, Start, make_message
-from .._exceptions import ProtocolError
+from .._exceptions import ConnectionLost, ProtocolError
 from .._wire import ErrorCode, load_json
 
-__all__ = ["batch", "checked", "cursor_parameter", "field", "json_object", "message", "parsed"]
+__all__ = [
+    "batch",
+    "checked",
+    "cursor_parameter",
+    "field",
+    "json_object",
+    "message",
+    "parsed",
+    "transport_errors",
+]
 
 T = TypeVar("T")
 
@@ -86,3 +99,12 @@ def json_object(value: Any) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise TypeError("not a JSON object")
     return value
+
+
+@contextmanager
+def transport_errors() -> Iterator[None]:
+    """Raise ``ConnectionLost`` for a request that could not reach the server or was cut."""
+    try:
+        yield
+    except httpx.TransportError as error:
+        raise ConnectionLost(f"HTTP request failed: {error!r}") from error

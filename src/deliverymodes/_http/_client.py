@@ -30,10 +30,17 @@ from .._core import (
 )
 from .._cursor import RemoteCursorSubscriber
 from .._defaults import DEFAULT_POLL_INTERVAL
-from .._exceptions import ConnectionLost
 from .._reconnect import Reconnect
 from .._wire import dump_json
-from ._answers import batch, checked, cursor_parameter, json_object, message, parsed
+from ._answers import (
+    batch,
+    checked,
+    cursor_parameter,
+    json_object,
+    message,
+    parsed,
+    transport_errors,
+)
 from ._event_subscriber import HttpEventSubscriber
 from ._statuses import raise_for_status
 
@@ -112,10 +119,8 @@ class HttpRemote(AsyncCloseable):
         return iter(()) if self.reconnect is None else self.reconnect.delays(self._rng)
 
     async def _request(self, method: str, path: str, **kwargs: Any) -> Any:
-        try:
+        with transport_errors():
             response = await self.client.request(method, f"{self.base_url}{path}", **kwargs)
-        except httpx.TransportError as error:
-            raise ConnectionLost(f"HTTP request failed: {error!r}") from error
         raise_for_status(response.status_code, response.content)
         return parsed("a response", json_object, response.content)
 

@@ -9,7 +9,6 @@ from functools import partial
 from typing import TYPE_CHECKING, TypeVar, cast
 
 import anyio
-import httpx
 from typing_extensions import Self
 
 from .._common import SubscriberIteration
@@ -17,7 +16,15 @@ from .._core import Message, Start, SubscriberStatistics
 from .._defaults import COOPERATIVE_BUDGET
 from .._exceptions import ChannelClosed, ConnectionLost, RemoteError
 from .._wire import ErrorCode
-from ._answers import checked, cursor_parameter, field, json_object, message, parsed
+from ._answers import (
+    checked,
+    cursor_parameter,
+    field,
+    json_object,
+    message,
+    parsed,
+    transport_errors,
+)
 from ._sse import ServerSentEvent, SseParser
 from ._statuses import raise_for_status
 
@@ -91,7 +98,7 @@ class HttpEventSubscriber(SubscriberIteration[T]):
                         yield item
                         if item is None:
                             return
-            except (httpx.TransportError, ConnectionLost) as error:  # dropped, or stopping
+            except ConnectionLost as error:  # dropped, or the server is not there for now
                 failure = error
             self._empty_requests += self._delivered == delivered
             pauses = pauses or remote._pauses()
@@ -113,26 +120,27 @@ class HttpEventSubscriber(SubscriberIteration[T]):
             params["cursor"] = cursor_parameter(self._start)
         url = f"{remote.base_url}{self._channel._path}/events"
         self._requests += 1
-        async with remote.client.stream("GET", url, headers=headers, params=params) as response:
-            if response.status_code >= 400:
-                raise_for_status(response.status_code, await response.aread())
-            parser = SseParser()
-            chunks = cast(AsyncGenerator[bytes, None], response.aiter_bytes())
-            async with aclosing(chunks):
-                async for chunk in chunks:
-                    found = checked("an event stream", partial(parser.feed, chunk))
-                    self._unread = sum(event.event == "message" for event in found)
-                    for event in found:
-                        if event.retry is not None:
-                            yield event.retry / 1000
-                        item = self._take(event)
-                        if item is _NOTHING:
-                            continue
-                        if isinstance(item, Message):
-                            self._unread -= 1
-                        yield item
-                        if item is None:
-                            return
+        with transport_errors():
+            async with remote.client.stream("GET", url, headers=headers, params=params) as answer:
+                if answer.status_code >= 400:
+                    raise_for_status(answer.status_code, await answer.aread())
+                parser = SseParser()
+                chunks = cast(AsyncGenerator[bytes, None], answer.aiter_bytes())
+                async with aclosing(chunks):
+                    async for chunk in chunks:
+                        found = checked("an event stream", partial(parser.feed, chunk))
+                        self._unread = sum(event.event == "message" for event in found)
+                        for event in found:
+                            if event.retry is not None:
+                                yield event.retry / 1000
+                            item = self._take(event)
+                            if item is _NOTHING:
+                                continue
+                            if isinstance(item, Message):
+                                self._unread -= 1
+                            yield item
+                            if item is None:
+                                return
 
     def _take(self, event: ServerSentEvent) -> Message[T] | object | None:
         """What one event means: a message, _OPENED, None (the end) or _NOTHING."""
