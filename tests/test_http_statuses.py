@@ -10,11 +10,14 @@ from typing import Any
 
 import anyio
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from deliverymodes import (
     AccessDenied,
     ChannelClosed,
     ConnectionLost,
+    DeliveryError,
     ErrorCode,
     HttpApp,
     LongPollChannel,
@@ -160,3 +163,33 @@ async def test_refusals_of_a_real_app_reach_the_client_as_exceptions() -> None:
             with pytest.raises(RemoteError) as missing:
                 await remote.channel("missing").poll(0)
             assert missing.value.code is ErrorCode.UNKNOWN_CHANNEL
+
+
+REFUSALS = st.one_of(
+    st.text(max_size=20).map(ChannelClosed),
+    st.text(max_size=20).map(ValueError),
+    st.text(max_size=20).map(TypeError),
+    st.builds(AccessDenied, st.sampled_from([401, 403]), st.text(max_size=20)),
+)
+
+
+@given(REFUSALS)
+def test_a_refusal_reaches_the_client_as_the_same_kind_of_exception(raised: Exception) -> None:
+    """What the app answers for a refusal, the client raises again: both sides of one table."""
+    with pytest.raises(HttpError) as answered, refusals():
+        raise raised
+    again = error_for_status(answered.value.status, answered.value.message)
+    kind = ValueError if isinstance(raised, TypeError) else type(raised)  # 400 is a bad argument
+    assert type(again) is kind
+    if isinstance(raised, AccessDenied):
+        assert isinstance(again, AccessDenied)
+        assert (again.status, again.message) == (raised.status, raised.message)
+
+
+@given(st.integers(min_value=400, max_value=599), st.text(max_size=20))
+def test_every_error_status_maps_to_a_library_exception(status: int, text: str) -> None:
+    error = error_for_status(status, text)
+    assert isinstance(error, (ValueError, DeliveryError))
+    assert text in str(error)
+    if isinstance(error, ConnectionLost):  # the ones a subscriber retries
+        assert status in (502, 503, 504)

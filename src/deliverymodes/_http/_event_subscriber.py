@@ -6,15 +6,14 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, Iterator
 from contextlib import aclosing
 from functools import partial
-from typing import TYPE_CHECKING, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import anyio
 from typing_extensions import Self
 
-from .._common import SubscriberIteration
-from .._core import Message, Start, SubscriberStatistics
-from .._defaults import COOPERATIVE_BUDGET
+from .._core import Message, Start
 from .._exceptions import ChannelClosed, ConnectionLost, RemoteError
+from .._pushed import PushedSubscriber
 from .._wire import ErrorCode
 from ._answers import (
     checked,
@@ -37,31 +36,28 @@ T = TypeVar("T")
 
 _OPENED = object()  # the event stream's "ready" event: the server is streaming from here
 _NOTHING = object()  # an event that carries nothing for the reader (a gap report, say)
+#: What an event stream yields: the messages of one chunk, _OPENED, or None (the end).
+_Item = list[Message[Any]] | object | None
 
 
-class HttpEventSubscriber(SubscriberIteration[T]):
+class HttpEventSubscriber(PushedSubscriber[T, Message[T]]):
     """Reads an ``HttpApp`` channel's Server-Sent Events; reconnects with ``Last-Event-ID``.
 
     After a drop it connects again with the pauses of the remote's ``Reconnect`` policy, each at
     least the server's ``retry:`` hint (within the policy's ``max_delay``); ``max_attempts``
-    failed connections in a row end it with ``ConnectionLost``.
+    failed connections in a row end it with ``ConnectionLost``. Each connection counts as a
+    poll; gaps the server reports count as ``missed``, whatever their cause.
     """
 
     def __init__(self, channel: HttpChannel[T], start: int | Start) -> None:
         cursor_parameter(start)
+        super().__init__()
         self._channel = channel
         self._start = start
         self._last_id: str | None = None  # the last event id seen: where a reconnection resumes
-        self._stream: AsyncGenerator[Message[T] | object | None, None] | None = None
-        self._ended: Exception | None = None
-        self._closed = False
-        self._delivered = 0
-        self._missed = 0
-        self._missed_unknown = 0
-        self._requests = 0
-        self._empty_requests = 0
-        self._unread = 0  # messages of the last chunk read, not handed over yet
-        self._budget = COOPERATIVE_BUDGET
+        self._stream: AsyncGenerator[_Item, None] | None = None
+        self._retry_hint = 0.0  # the server's retry: hint, in seconds
+        self._received = 0  # messages read from the stream
         self.reconnects = 0
         channel._subscribers.add(self)
 
@@ -78,21 +74,40 @@ class HttpEventSubscriber(SubscriberIteration[T]):
                 text = "the event stream did not start with a ready event"
                 raise RemoteError(ErrorCode.PROTOCOL_VIOLATION, text)
 
-    async def _events(self) -> AsyncGenerator[Message[T] | object | None, None]:
-        """Messages from the stream, reconnecting after drops; _OPENED marks each (re)connection,
-        None the end."""
+    async def _more(self) -> None:
+        """Read from the stream until messages or the end arrive."""
+        await self._open()
+        stream = self._stream
+        assert stream is not None
+        try:
+            item = await stream.__anext__()
+        except BaseException:
+            # Cancelled (or failed) while reading: drop this stream; the next receive reconnects
+            # from the last event id, so nothing is lost or delivered twice.
+            self._stream = None
+            with anyio.CancelScope(shield=True):
+                await stream.aclose()
+            raise
+        if item is None:
+            self._ended = ChannelClosed("the channel is closed")
+            await stream.aclose()
+        elif isinstance(item, list):
+            self._buffer.extend(item)
+
+    def _handed(self, item: Message[T]) -> Message[T]:
+        self._channel._delivered += 1
+        return item
+
+    async def _events(self) -> AsyncGenerator[_Item, None]:
+        """What the stream brings, reconnecting after drops; _OPENED marks each (re)connection."""
         remote = self._channel._remote
-        hint = 0.0  # the server's retry: hint, in seconds
         pauses: Iterator[float] | None = None
         while True:
-            delivered = self._delivered
+            received = self._received
             failure: Exception | None = None
             try:
                 async with aclosing(self._connection()) as items:
                     async for item in items:
-                        if isinstance(item, float):
-                            hint = item
-                            continue
                         if item is _OPENED:
                             pauses = None  # connected: count failed attempts anew
                         yield item
@@ -100,7 +115,7 @@ class HttpEventSubscriber(SubscriberIteration[T]):
                             return
             except ConnectionLost as error:  # dropped, or the server is not there for now
                 failure = error
-            self._empty_requests += self._delivered == delivered
+            self._empty_requests += self._received == received
             pauses = pauses or remote._pauses()
             pause = next(pauses, None)
             if pause is None or remote.reconnect is None:
@@ -108,10 +123,10 @@ class HttpEventSubscriber(SubscriberIteration[T]):
                 self._ended = lost
                 raise lost
             self.reconnects += 1
-            await anyio.sleep(min(max(pause, hint), remote.reconnect.max_delay))
+            await anyio.sleep(min(max(pause, self._retry_hint), remote.reconnect.max_delay))
 
-    async def _connection(self) -> AsyncGenerator[Message[T] | object | float | None, None]:
-        """One request's items: messages, _OPENED, None (the end), or a float (a retry hint)."""
+    async def _connection(self) -> AsyncGenerator[_Item, None]:
+        """One request's items: the messages of each chunk, _OPENED, None (the end)."""
         remote = self._channel._remote
         headers, params = {"accept": "text/event-stream"}, {}
         if self._last_id is not None:
@@ -128,25 +143,29 @@ class HttpEventSubscriber(SubscriberIteration[T]):
                 chunks = cast(AsyncGenerator[bytes, None], answer.aiter_bytes())
                 async with aclosing(chunks):
                     async for chunk in chunks:
-                        found = checked("an event stream", partial(parser.feed, chunk))
-                        self._unread = sum(event.event == "message" for event in found)
-                        for event in found:
-                            if event.retry is not None:
-                                yield event.retry / 1000
+                        messages: list[Message[T]] = []
+                        for event in checked("an event stream", partial(parser.feed, chunk)):
                             item = self._take(event)
-                            if item is _NOTHING:
-                                continue
                             if isinstance(item, Message):
-                                self._unread -= 1
-                            yield item
-                            if item is None:
-                                return
+                                messages.append(item)
+                            elif item is not _NOTHING:
+                                if messages:
+                                    yield messages
+                                    messages = []
+                                yield item
+                                if item is None:
+                                    return
+                        if messages:
+                            yield messages
 
     def _take(self, event: ServerSentEvent) -> Message[T] | object | None:
         """What one event means: a message, _OPENED, None (the end) or _NOTHING."""
+        if event.retry is not None:
+            self._retry_hint = event.retry / 1000
         if event.event == "message":
             received: Message[T] = parsed("an event", message, event.data)
             self._last_id = event.id
+            self._received += 1
             return received
         if event.event == "ready":
             parsed("a ready event", json_object, event.data)
@@ -165,57 +184,10 @@ class HttpEventSubscriber(SubscriberIteration[T]):
             return None
         return _NOTHING
 
-    async def receive(self) -> Message[T]:
-        """The next message; raises ChannelClosed once the stream says the channel closed, and
-        ConnectionLost once the reconnection policy gave up."""
-        self._budget -= 1
-        if not self._budget:
-            self._budget = COOPERATIVE_BUDGET
-            await anyio.lowlevel.checkpoint()
-        if self._closed:
-            raise ChannelClosed("this subscription is closed")
-        if self._ended is not None:
-            raise self._ended
-        await self._open()
-        stream = self._stream
-        assert stream is not None
-        try:
-            item = await stream.__anext__()
-            while item is _OPENED:  # a reconnection
-                item = await stream.__anext__()
-        except BaseException:
-            # Cancelled (or failed) while reading: drop this stream; the next receive reconnects
-            # from the last event id, so nothing is lost or delivered twice.
-            self._stream = None
-            self._unread = 0
-            with anyio.CancelScope(shield=True):
-                await stream.aclose()
-            raise
-        if item is None:
-            self._ended = ChannelClosed("the channel is closed")
-            await stream.aclose()
-            raise self._ended
-        self._delivered += 1
-        self._channel._delivered += 1
-        return cast(Message[T], item)
-
     async def aclose(self) -> None:
-        """Stop reading; the stream is closed."""
+        """Stop reading; the stream is closed and messages not yet received are discarded."""
         self._closed = True
-        self._unread = 0
+        self._buffer.clear()
         self._channel._subscribers.discard(self)
         if self._stream is not None:
             await self._stream.aclose()
-
-    def statistics(self) -> SubscriberStatistics:
-        """``polls``: event-stream requests (the first and each reconnection); ``empty_polls``:
-        those that ended without a message; ``lag``: messages read from the connection and not
-        received yet; ``dropped`` stays 0 (a stream reports every gap as ``missed``)."""
-        return SubscriberStatistics(
-            delivered=self._delivered,
-            missed=self._missed,
-            missed_unknown=self._missed_unknown,
-            lag=self._unread,
-            polls=self._requests,
-            empty_polls=self._empty_requests,
-        )

@@ -4,16 +4,12 @@ connection comes back, with what was lost meanwhile counted."""
 
 from __future__ import annotations
 
-from collections import deque
 from typing import TYPE_CHECKING, TypeVar
 
 import anyio
-from anyio.lowlevel import checkpoint
 from typing_extensions import Self
 
-from .._common import SubscriberIteration
-from .._core import Message, SubscriberStatistics, make_message
-from .._defaults import COOPERATIVE_BUDGET
+from .._core import Message, make_message
 from .._exceptions import (
     ChannelClosed,
     ConnectionLost,
@@ -22,6 +18,7 @@ from .._exceptions import (
     RemoteError,
     SlowConsumer,
 )
+from .._pushed import PushedSubscriber
 from .._wire import (
     Credit,
     EndReason,
@@ -41,8 +38,9 @@ __all__ = ["RemotePushSubscriber"]
 T = TypeVar("T")
 
 
-class RemotePushSubscriber(SubscriberIteration[T]):
-    """A push subscription on a server, read like a local one.
+class RemotePushSubscriber(PushedSubscriber[T, WireMessage]):
+    """A push subscription on a server, read like a local one; ``receive()`` raises
+    ``ChannelClosed`` at the end, ``SlowConsumer`` if the server cut it off.
 
     When the connection drops and comes back, the subscription is made again; the messages
     published in between count as ``missed`` (or ``missed_unknown``, if the channel began a new
@@ -52,26 +50,19 @@ class RemotePushSubscriber(SubscriberIteration[T]):
     def __init__(
         self, channel: RemotePushChannel[T], buffer_size: int, overflow: int, window: int
     ) -> None:
+        super().__init__()
         remote = channel._remote
         self._channel = channel
         self._remote = remote
         self._buffer_size = buffer_size
         self._overflow = overflow
         self._window = window
-        self._buffer: deque[WireMessage] = deque()
         self._waiting: anyio.Event | None = None
         self._confirmed = False
         self._refusal: BaseException | None = None
-        self._ended: DeliveryError | None = None
-        self._closed = False
-        self._delivered = 0
-        self._dropped = 0
-        self._missed = 0
-        self._missed_unknown = 0
         self._expected: int | None = None  # the offset the next pushed message should have
         self.epoch: int | None = None  # the channel's life, once the server confirmed
         self._consumed = 0  # since the last CREDIT
-        self._budget = COOPERATIVE_BUDGET
         self._decode = remote.codec.decode
         self.number = remote._number()
         channel._subscribers.add(self)
@@ -123,10 +114,7 @@ class RemotePushSubscriber(SubscriberIteration[T]):
     def _raise_if_over(self) -> None:
         if self._refusal is not None:
             raise self._refusal
-        if self._closed:
-            raise ChannelClosed("this subscription is closed")
-        if self._ended is not None:
-            raise self._ended
+        super()._raise_if_over()
 
     async def __aenter__(self) -> Self:
         await self.wait_subscribed()
@@ -165,20 +153,14 @@ class RemotePushSubscriber(SubscriberIteration[T]):
             self._waiting.set()
             self._waiting = None
 
-    async def receive(self) -> Message[T]:
-        """The next message; ChannelClosed at the end, SlowConsumer if the server cut it off."""
-        self._budget -= 1
-        if not self._budget:
-            self._budget = COOPERATIVE_BUDGET
-            await checkpoint()
-        buffer = self._buffer
-        while not buffer:
-            self._raise_if_over()
-            if self._waiting is None:
-                self._waiting = anyio.Event()
-            await self._waiting.wait()
-        offset, published_at, size, data = buffer.popleft()
-        self._delivered += 1
+    async def _more(self) -> None:
+        if self._waiting is None:
+            self._waiting = anyio.Event()
+        await self._waiting.wait()
+
+    def _handed(self, item: WireMessage) -> Message[T]:
+        """Grant credit for it, decode it."""
+        offset, published_at, size, data = item
         self._consumed += 1
         if self._consumed * 2 >= self._window and self._ended is None:
             self._remote._send(Credit(self.number, self._consumed))
@@ -200,12 +182,3 @@ class RemotePushSubscriber(SubscriberIteration[T]):
         if self._remote._drop_subscription(self):
             self._remote._send(Unsubscribe(self.number))
         self._wake()
-
-    def statistics(self) -> SubscriberStatistics:
-        return SubscriberStatistics(
-            delivered=self._delivered,
-            dropped=self._dropped,
-            missed=self._missed,
-            missed_unknown=self._missed_unknown,
-            lag=len(self._buffer),
-        )
