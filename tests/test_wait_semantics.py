@@ -6,10 +6,11 @@ from __future__ import annotations
 import anyio
 import pytest
 
-from deliverymodes import UNSET, Batching, LongPollChannel, Release
+from deliverymodes import UNSET, Batching, LongPollChannel, Release, connect_tcp
 from deliverymodes.defaults import DEFAULT_MAX_BATCH_MESSAGES
 from deliverymodes.http import HttpApp, HttpRemote
 from tests.http_helpers import running_app
+from tests.remote_helpers import tcp_server
 
 MANY = DEFAULT_MAX_BATCH_MESSAGES + 20
 
@@ -27,6 +28,9 @@ async def test_no_cap_with_none_and_the_server_cap_when_unset() -> None:
         capped = await channel.poll(0)  # UNSET: the server's cap
         assert len(capped.messages) == DEFAULT_MAX_BATCH_MESSAGES
         assert len((await channel.poll(0, max_messages=UNSET)).messages) == len(capped.messages)
+    async with tcp_server({"long": local}) as port, connect_tcp("127.0.0.1", port) as tcp:
+        over_tcp = await tcp.long_poll("long").poll(0, max_messages=None, max_bytes=None)
+        assert len(over_tcp.messages) == MANY
 
 
 async def test_a_wait_of_none_is_held_as_long_as_the_server_allows() -> None:
