@@ -238,7 +238,8 @@ class PollChannel(LogChannel[T]):
 
 
 class LogSubscriber(CursorSubscriber[T]):
-    """A cursor subscriber of a channel in this process: its start is fixed when it subscribes."""
+    """A cursor subscriber of a channel in this process: counted in the channel's state, its
+    start fixed when it subscribes."""
 
     def __init__(self, state: LogState[T, Any], start: int | Start) -> None:
         super().__init__(state.resolve(start, name="start"))

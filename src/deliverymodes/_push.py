@@ -162,11 +162,11 @@ class PushSubscriber(SubscriberIteration[T]):
         if room is not None:
             room.set()
         if message is None:
-            self._raise_ended()
+            self._raise_if_ended()
             raise WouldBlock
         return message
 
-    def _raise_ended(self) -> None:
+    def _raise_if_ended(self) -> None:
         """Raise why no message will come any more, if none will."""
         end = self._subscription.end
         if end is End.CUT_OFF:
@@ -191,7 +191,7 @@ class PushSubscriber(SubscriberIteration[T]):
                 room.set()
             if message is not None:
                 return message
-            self._raise_ended()
+            self._raise_if_ended()
             waiter = subscription.waiter
             if waiter is None:
                 waiter = subscription.waiter = anyio.Event()
@@ -213,7 +213,7 @@ class PushSubscriber(SubscriberIteration[T]):
             if message is not None:
                 return message
             try:
-                self._raise_ended()
+                self._raise_if_ended()
             except ChannelClosed:
                 raise StopAsyncIteration from None
             waiter = subscription.waiter

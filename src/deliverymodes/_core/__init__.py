@@ -1,7 +1,9 @@
-"""The sans-IO core: retention log, cursor arithmetic, long-poll release and overflow decisions.
+"""The sans-IO core: retention log, cursor arithmetic, long-poll release, and the state of push
+and log channels (buffers, overflow decisions, counts, close, statistics).
 
 Plain synchronous logic that never awaits and never imports an async library, so that a test can
-drive it step by step. The channels add waiting, wake-ups and cancellation on top.
+drive it step by step. Each step says whom to wake; the channels add waiting, wake-ups and
+cancellation on top.
 """
 
 from ._checks import (

@@ -83,10 +83,6 @@ class PushSubscription(Generic[T, W]):
         end = self._state.head if self.closed_at is None else self.closed_at
         return self._discarded + end - self.cut_at
 
-    @property
-    def offered(self) -> int:
-        return self.delivered + self.dropped + len(self.buffer)
-
     def take(self) -> tuple[Message[T] | None, W | None]:
         """The oldest buffered message, now delivered (None if there is none: see :attr:`end`),
         and the publishers' waiter if taking it made room for them."""
