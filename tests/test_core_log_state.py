@@ -21,8 +21,7 @@ State = LogState[int, Wait]
 def filled(count: int, retention: Retention | None = None, *, epoch: int = 7) -> State:
     state: State = LogState(retention or Retention(), epoch)
     for payload in range(count):
-        message, released = state.publish(payload, 1, 0.0)
-        assert (message.offset, list(released)) == (payload, [])
+        assert state.log.append(payload, 1, 0.0).offset == payload
     return state
 
 
@@ -53,8 +52,8 @@ def test_a_poll_behind_retention_reports_what_it_missed() -> None:
 
 def test_age_is_measured_at_the_time_the_caller_gives() -> None:
     state: State = LogState(Retention(max_age=10.0), 1)
-    state.publish(0, 1, 100.0)
-    state.publish(1, 1, 105.0)
+    state.log.append(0, 1, 100.0)
+    state.log.append(1, 1, 105.0)
     assert state.earliest(104.0) == 0
     assert state.earliest(112.0) == 1
     assert state.statistics(120.0).retained_messages == 0
@@ -113,8 +112,10 @@ def test_a_waiting_long_poll_is_released_by_the_publish_that_meets_its_threshold
     wait = Wait(1, min_messages_of(batching), batching.min_bytes)
     assert state.start_waiting(wait)
     assert state.statistics(0.0).waiting_polls == 1
-    assert list(state.publish(1, 1, 0.0)[1]) == []
-    assert list(state.publish(2, 1, 0.0)[1]) == [wait]
+    state.log.append(1, 1, 0.0)
+    assert state.released() == []
+    state.log.append(2, 1, 0.0)
+    assert state.released() == [wait]
     state.stop_waiting(wait)  # answered: harmless
     batch = state.long_poll_after(wait, batching, None, 0.0)
     assert (batch.reason, payloads(batch.messages), batch.cursor) == (
@@ -137,7 +138,8 @@ def test_a_long_poll_that_stops_waiting_answers_with_what_there_is() -> None:
     wait = Wait(0, 3, None)
     assert state.start_waiting(wait)
     state.stop_waiting(wait)  # timed out or cancelled
-    assert list(state.publish(1, 1, 0.0)[1]) == []
+    state.log.append(1, 1, 0.0)
+    assert state.released() == []
     batch = state.long_poll_after(wait, batching, None, 0.0)
     assert (batch.reason, payloads(batch.messages)) == (Release.MAX_WAIT, [0, 1])
 
@@ -146,9 +148,10 @@ def test_a_released_long_poll_keeps_its_reason_when_retention_evicts_meanwhile()
     state = filled(0, Retention(max_messages=1))
     wait = Wait(0, 1, None)
     assert state.start_waiting(wait)
-    assert list(state.publish(0, 1, 0.0)[1]) == [wait]
-    state.publish(1, 1, 0.0)  # evicts 0: now only 1 is pending, still enough
-    state.publish(2, 1, 0.0)
+    state.log.append(0, 1, 0.0)
+    assert state.released() == [wait]
+    state.log.append(1, 1, 0.0)  # evicts 0: now only 1 is pending, still enough
+    state.log.append(2, 1, 0.0)
     batch = state.long_poll_after(wait, Batching(), None, 0.0)
     assert (batch.reason, batch.missed, payloads(batch.messages)) == (
         Release.MIN_MESSAGES,
@@ -157,7 +160,7 @@ def test_a_released_long_poll_keeps_its_reason_when_retention_evicts_meanwhile()
     )
 
 
-def test_close_releases_every_waiting_long_poll_and_ends_publishing() -> None:
+def test_close_releases_every_waiting_long_poll() -> None:
     state = filled(1)
     waits = [Wait(1, 1, None), Wait(0, 5, 100)]
     assert all(state.start_waiting(wait) for wait in waits)
@@ -165,8 +168,6 @@ def test_close_releases_every_waiting_long_poll_and_ends_publishing() -> None:
     assert all(wait.reason is Release.CLOSED for wait in waits)
     assert state.close() == []  # twice is harmless
     assert state.closed
-    with pytest.raises(RuntimeError, match="closed"):
-        state.publish(1, 1, 0.0)
     batch = state.long_poll_after(waits[1], Batching(min_messages=5), None, 0.0)
     assert (batch.reason, batch.closed, payloads(batch.messages)) == (Release.CLOSED, True, [0])
     assert state.long_poll_now(1, Batching(), None, 0.0) is not None  # at once from now on

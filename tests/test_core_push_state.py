@@ -19,7 +19,7 @@ Subscription = PushSubscription[int, str]
 def publish(state: State, payload: int) -> list[str]:
     message, woken = state.publish(payload, 1, 0.0)
     assert (message.offset, message.payload) == (state.head - 1, payload)
-    return woken
+    return list(woken)
 
 
 def offered(subscription: Subscription) -> int:

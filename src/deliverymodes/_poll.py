@@ -126,11 +126,13 @@ class LogChannel(AsyncCloseable, Generic[T]):
     def publish_nowait(self, payload: T) -> Message[T]:
         """Publish without yielding (a log append never needs to wait)."""
         size = measure(self._sizer, payload)
-        if self._state.closed:
+        state = self._state
+        if state.closed:
             raise ChannelClosed("cannot publish to a closed channel")
-        message, released = self._state.publish(payload, size, time.time())
-        for waiter in released:
-            waiter.wake()
+        message = state.log.append(payload, size, time.time())
+        if state.waits.waiting:
+            for waiter in state.released():
+                waiter.wake()
         return message
 
     async def serve_poll(

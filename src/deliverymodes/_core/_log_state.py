@@ -2,13 +2,14 @@
 close, and the counts behind its statistics.
 
 The anyio endpoints (``PollChannel``, ``LongPollChannel`` and their subscribers) only wait and
-wake: a publish or a close returns the waiting long polls it released, and the caller wakes them.
-Every method takes the wall-clock time it needs as ``now``.
+wake: after a publish appends to ``log``, :meth:`LogState.released` says which waiting long polls
+it released, and a close returns them all; the caller wakes them. Every method takes the
+wall-clock time it needs as ``now``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 import attrs
@@ -37,8 +38,6 @@ W = TypeVar("W", bound=Wait)
 # from the first, fit the reader's transport.
 Fit = Callable[[tuple[Message[Any], ...]], int]
 
-_NOBODY: tuple[()] = ()
-
 
 def min_messages_of(batching: Batching) -> int:
     """The number of messages that releases a long poll: ``min_messages``, capped by
@@ -49,14 +48,15 @@ def min_messages_of(batching: Batching) -> int:
 
 
 class LogState(Generic[T, W]):
-    """A log channel: the messages retained, the long polls waiting (``W``), close and counts."""
+    """A log channel: the messages retained (``log``), the long polls waiting on it (``waits``,
+    each a ``W``), close, and the counts behind its statistics."""
 
     def __init__(self, retention: Retention, epoch: int) -> None:
         self.log: RetentionLog[T] = RetentionLog(retention)
         self.epoch = epoch
         self.closed = False
         self.subscribers = 0  # subscriptions open now
-        self._waits: ReleaseQueue[W] = ReleaseQueue()  # long polls waiting
+        self.waits: ReleaseQueue[W] = ReleaseQueue()  # long polls waiting
         self._delivered = 0
         self._missed = 0
         self._missed_unknown = 0
@@ -75,19 +75,19 @@ class LogState(Generic[T, W]):
 
     # -- writing ---------------------------------------------------------------------------------
 
-    def publish(self, payload: T, size: int, now: float) -> tuple[Message[T], Sequence[W]]:
-        """Append a message; returns it and the waiting long polls it released."""
-        if self.closed:
-            raise RuntimeError("publish to a closed log")
-        message = self.log.append(payload, size, now)
-        if not self._waits.waiting:
-            return message, _NOBODY
-        return message, self._waits.released(self.log)
+    # A publish is ``log.append`` (the hot path, not wrapped), then ``released()`` while
+    # ``waits.waiting``: the log evicts, the queue finds which waiting polls the append released.
+
+    def released(self) -> list[W]:
+        """The waiting long polls that what was appended since has released, each with its
+        ``reason``."""
+        return self.waits.released(self.log)
 
     def close(self) -> list[W]:
-        """Close: publishing ends; returns the waiting long polls, each released as CLOSED."""
+        """Close (the caller publishes no more): returns the waiting long polls, each released
+        as CLOSED."""
         self.closed = True
-        return self._waits.release_all(Release.CLOSED)
+        return self.waits.release_all(Release.CLOSED)
 
     # -- cursors ---------------------------------------------------------------------------------
 
@@ -145,12 +145,12 @@ class LogState(Generic[T, W]):
         does not wait: the queue only notices thresholds met by appends made while it waits)."""
         if self._release(wait.offset, wait.min_messages, wait.min_bytes, False) is not None:
             return False
-        self._waits.add(wait, self.log)
+        self.waits.add(wait, self.log)
         return True
 
     def stop_waiting(self, wait: W) -> None:
         """``wait`` no longer waits (answered, timed out or cancelled)."""
-        self._waits.discard(wait)
+        self.waits.discard(wait)
 
     def long_poll_after(self, wait: W, batching: Batching, fit: Fit | None, now: float) -> Batch[T]:
         """A long poll's answer once ``wait`` is over: released (its ``reason``), or timed out."""
@@ -220,5 +220,5 @@ class LogState(Generic[T, W]):
             retained_bytes=log.retained_bytes,
             polls=self._polls,
             empty_polls=self._empty_polls,
-            waiting_polls=len(self._waits),
+            waiting_polls=len(self.waits),
         )

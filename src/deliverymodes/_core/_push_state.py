@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 from collections import deque
+from collections.abc import Sequence
 from typing import Final, Generic, TypeVar
 
 from ._values import ChannelStatistics, Message, Overflow, SubscriberStatistics, make_message
@@ -28,6 +29,7 @@ class End(enum.Enum):
     CUT_OFF = "cut_off"  # its overflow policy (DISCONNECT) cut it off
 
 
+_NOBODY: Final[tuple[()]] = ()
 _DROP_OLDEST: Final = Overflow.DROP_OLDEST
 _DISCONNECT: Final = Overflow.DISCONNECT
 
@@ -39,8 +41,9 @@ class PushSubscription(Generic[T, W]):
     still buffered: ``offered == delivered + dropped + buffered``. A subscriber cut off by
     ``DISCONNECT`` is offered every message published until it is closed, each one dropped.
 
-    ``waiter`` is what its receivers wait on while ``take`` says ``EMPTY``: the caller sets it,
-    and a step that gives the subscription a message (or ends it) hands it back to be woken.
+    ``waiter`` is what its receivers wait on while ``take`` finds nothing and :attr:`end` is
+    None: the caller sets it, and the step that gives the subscription a message (or ends it)
+    hands it back to be woken.
     """
 
     __slots__ = (
@@ -123,14 +126,16 @@ class PushSubscription(Generic[T, W]):
         if room is not None:
             woken.append(room)
         self.buffer.clear()
-        self._end(woken)
+        waiter = self._end()
+        if waiter is not None:
+            woken.append(waiter)
         return woken
 
-    def _end(self, woken: list[W]) -> None:
+    def _end(self) -> W | None:
+        """No message will be added any more: returns the waiter to wake."""
         self.ended = True
-        if self.waiter is not None:
-            woken.append(self.waiter)
-            self.waiter = None
+        waiter, self.waiter = self.waiter, None
+        return waiter
 
     def statistics(self) -> SubscriberStatistics:
         return SubscriberStatistics(
@@ -167,7 +172,7 @@ class PushState(Generic[T, W]):
             self._receiving = (*self._receiving, subscription)
         return subscription
 
-    def publish(self, payload: T, size: int, now: float) -> tuple[Message[T], list[W]]:
+    def publish(self, payload: T, size: int, now: float) -> tuple[Message[T], Sequence[W]]:
         """Offer a new message to every subscription; returns it and the waiters to wake.
 
         Only while neither :attr:`closed` nor :attr:`blocked`: a publish is all-or-nothing, so
@@ -177,27 +182,29 @@ class PushState(Generic[T, W]):
             raise RuntimeError("publish while the channel is closed or a BLOCK buffer is full")
         message = make_message(self.head, payload, size, now)
         self.head += 1
-        woken: list[W] = []
+        woken: list[W] | None = None
         for subscription in self._receiving:
             buffer = subscription.buffer
-            room = subscription.size - len(buffer)
-            if room:
+            space = subscription.size - len(buffer)
+            if space:
                 buffer.append(message)
-                if room == 1 and subscription.blocks:
+                if space == 1 and subscription.blocks:
                     self._blockers += 1
                     self.blocked = True
                 waiter = subscription.waiter
-                if waiter is not None:
-                    subscription.waiter = None
-                    woken.append(waiter)
             else:
-                self._overflow(subscription, message, woken)
-        return message, woken
+                waiter = self._overflow(subscription, message)
+            if waiter is not None:
+                subscription.waiter = None
+                if woken is None:
+                    woken = [waiter]
+                else:
+                    woken.append(waiter)
+        return message, _NOBODY if woken is None else woken
 
-    def _overflow(
-        self, subscription: PushSubscription[T, W], message: Message[T], woken: list[W]
-    ) -> None:
-        """Offer ``message`` to a full buffer (not BLOCK's: a publish waits for room first)."""
+    def _overflow(self, subscription: PushSubscription[T, W], message: Message[T]) -> W | None:
+        """Offer ``message`` to a full buffer (not BLOCK's: a publish waits for room first);
+        returns the waiter to wake if that ended the subscription."""
         subscription._discarded += 1
         policy = subscription.policy
         if policy is _DROP_OLDEST:
@@ -206,7 +213,8 @@ class PushState(Generic[T, W]):
         elif policy is _DISCONNECT:
             subscription.cut_at = self.head
             self._receiving = tuple(s for s in self._receiving if s is not subscription)
-            subscription._end(woken)
+            return subscription._end()
+        return None
 
     def _unblocked(self) -> W | None:
         """A full BLOCK buffer got room: the publishers' waiter if that ended the last block."""
@@ -241,7 +249,9 @@ class PushState(Generic[T, W]):
         self.closed = True
         receiving, self._receiving = self._receiving, ()
         for subscription in receiving:
-            subscription._end(woken)
+            waiter = subscription._end()
+            if waiter is not None:
+                woken.append(waiter)
         self._blockers = 0
         self.blocked = False
         if self.room_waiter is not None:
