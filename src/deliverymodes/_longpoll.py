@@ -23,7 +23,7 @@ from ._core import (
     min_messages_of,
 )
 from ._defaults import COOPERATIVE_BUDGET
-from ._poll import _DEFAULT_RETENTION, LogChannel, LogSubscriber, _Waiter
+from ._log_channel import _DEFAULT_RETENTION, LogChannel, LogSubscriber, _Waiter
 from ._protocols import Fit
 
 __all__ = ["UNSET", "LongPollChannel", "LongPollSubscriber", "Unset"]

@@ -10,12 +10,14 @@ from .._common import AsyncCloseable, SubscriberIteration
 from .._core import (
     EARLIEST,
     LATEST,
+    UNSET,
     Batch,
     ChannelStatistics,
     Message,
     Overflow,
     Start,
     SubscriberStatistics,
+    Unset,
     check_count,
     check_epoch,
     check_optional_count,
@@ -30,7 +32,6 @@ from .._defaults import (
     DEFAULT_POLL_INTERVAL,
 )
 from .._exceptions import ChannelClosed
-from .._longpoll import UNSET, Unset
 from .._wire import (
     DEFAULT,
     EARLIEST_CURSOR,
