@@ -17,7 +17,6 @@ import anyio
 from anyio.lowlevel import checkpoint
 
 from deliverymodes import (
-    DEFAULT_BUFFER_SIZE,
     EARLIEST,
     LATEST,
     MAX_EPOCH,
@@ -32,6 +31,7 @@ from deliverymodes import (
     SlowConsumer,
     Start,
 )
+from deliverymodes.defaults import DEFAULT_BUFFER_SIZE
 
 __all__ = ["OutsideLog", "OutsideLongPoll", "OutsidePush", "OutsideSubscription", "plain_size"]
 

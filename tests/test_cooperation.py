@@ -9,13 +9,13 @@ import pytest
 from anyio.lowlevel import checkpoint
 
 from deliverymodes import (
-    COOPERATIVE_BUDGET,
     LongPollChannel,
     Overflow,
     PollChannel,
     PushChannel,
     Retention,
 )
+from deliverymodes.defaults import COOPERATIVE_BUDGET
 
 OPERATIONS = COOPERATIVE_BUDGET * 5
 

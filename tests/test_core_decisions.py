@@ -1,18 +1,14 @@
-"""The sans-IO decisions: long-poll release, push overflow accounting, sizes and settings."""
+"""The sans-IO decisions: long-poll release, sizes and settings."""
 
 from __future__ import annotations
 
 import math
-from collections import deque
 from typing import Any
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
-from deliverymodes import Batching, Overflow, Release, Retention, default_sizer
-from deliverymodes._core import Action, PushLedger, measure, release_reason
-from tests.strategies import policies
+from deliverymodes import Batching, Release, Retention, default_sizer
+from deliverymodes._core import measure, release_reason
 
 
 def reason(
@@ -52,47 +48,6 @@ def test_release_order_decides_when_several_hold() -> None:
     assert reason(1, 50, min_messages=5, min_bytes=10, **everything) is Release.MIN_BYTES
     assert reason(1, 5, min_messages=5, min_bytes=10, **everything) is Release.MAX_WAIT
     assert reason(1, 5, min_messages=5, min_bytes=10, closed=True) is Release.CLOSED
-
-
-@given(policies, st.integers(1, 5), st.lists(st.booleans(), max_size=80))
-def test_ledger_accounts_every_offer(policy: Overflow, size: int, steps: list[bool]) -> None:
-    """Offer (True) and take (False) against a deque model of the buffer."""
-    ledger = PushLedger(size, policy)
-    model: deque[int] = deque()
-    dropped = delivered = offered = 0
-    for number, offer in enumerate(steps):
-        if ledger.cut_off:
-            break
-        if offer:
-            action = ledger.offer()
-            if len(model) < size:
-                assert action is Action.ENQUEUE
-                model.append(number)
-            elif policy is Overflow.BLOCK:
-                assert action is Action.WAIT
-                continue
-            elif policy is Overflow.DROP_OLDEST:
-                assert action is Action.EVICT_OLDEST
-                model.popleft()
-                model.append(number)
-                dropped += 1
-            elif policy is Overflow.DROP_NEWEST:
-                assert action is Action.DISCARD
-                dropped += 1
-            else:
-                assert action is Action.DISCONNECT
-                assert ledger.cut_off
-                dropped += 1
-            offered += 1
-        elif model:
-            was_full = len(model) == size
-            assert ledger.take() is (was_full and policy is Overflow.BLOCK)
-            model.popleft()
-            delivered += 1
-        assert ledger.buffered == len(model)
-        assert ledger.blocks_publisher is (policy is Overflow.BLOCK and len(model) == size)
-        assert (ledger.delivered, ledger.dropped, ledger.offered) == (delivered, dropped, offered)
-        assert ledger.offered == ledger.delivered + ledger.dropped + ledger.buffered
 
 
 def test_default_sizer_is_exact_for_bytes_and_str() -> None:

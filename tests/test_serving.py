@@ -39,10 +39,13 @@ SOURCE = Path(__file__).parent.parent / "src" / "deliverymodes"
 #: The modules that serve channels: what they import is checked below.
 ADAPTERS = [
     "_serving.py",
-    "_remote/_server.py",
-    *(f"_http/{p.name}" for p in (SOURCE / "_http").glob("_*.py")),
+    *(
+        f"{package}/{p.name}"
+        for package in ("_remote", "_http")
+        for p in (SOURCE / package).glob("*.py")
+    ),
 ]
-CHANNEL_MODULES = {"_push", "_poll", "_longpoll"}
+CHANNEL_MODULES = {"_push", "_poll", "_longpoll", "_log_channel"}
 CHANNEL_CLASSES = {"PushChannel", "PollChannel", "LongPollChannel", "LogChannel"}
 
 

@@ -1,21 +1,25 @@
-"""The base of every subscriber that reads by cursor (local, remote over TCP or HTTP): a buffer
-of fetched messages, one fetch at a time, the counts, and the end of the channel."""
+"""The bases of every subscriber that reads by cursor: ``CursorSubscriber`` (local, remote over
+TCP or HTTP: a buffer of fetched messages, one fetch at a time, the counts, and the end of the
+channel) and ``RemoteCursorSubscriber`` (what remote ones add: the ``LATEST`` fix at open, asking
+again after a dropped connection, the pause between polls)."""
 
 from __future__ import annotations
 
 from abc import abstractmethod
 from collections import deque
+from collections.abc import Iterator
 from typing import TypeVar
 
 import anyio
 from anyio.lowlevel import checkpoint
+from typing_extensions import Self
 
 from ._common import SubscriberIteration
-from ._core import Batch, Message, Start, SubscriberStatistics
+from ._core import LATEST, Batch, Message, Start, SubscriberStatistics
 from ._defaults import COOPERATIVE_BUDGET
-from ._exceptions import ChannelClosed
+from ._exceptions import ChannelClosed, ConnectionLost
 
-__all__ = ["CursorSubscriber"]
+__all__ = ["CursorSubscriber", "RemoteCursorSubscriber"]
 
 T = TypeVar("T")
 
@@ -151,3 +155,53 @@ class CursorSubscriber(SubscriberIteration[T]):
             polls=self._polls,
             empty_polls=self._empty_polls,
         )
+
+
+class RemoteCursorSubscriber(CursorSubscriber[T]):
+    """A cursor subscriber reading a channel in another process, over TCP or HTTP.
+
+    ``async with`` fixes a ``LATEST`` start (so it sees everything published from then on); a
+    request that fails because the connection dropped is made again from the same cursor, after
+    the pauses of the transport's reconnection policy, so nothing is lost or read twice; after
+    an empty answer it waits ``poll_interval`` seconds (None: asks again at once, a long poll).
+    ``lag`` counts the messages fetched and not yet received: what the server retains past the
+    cursor is not known without asking.
+    """
+
+    def __init__(self, start: int | Start, poll_interval: float | None) -> None:
+        super().__init__(start)
+        self.poll_interval = poll_interval
+
+    async def __aenter__(self) -> Self:
+        """Fix a LATEST start now, so that the subscription sees everything from this point."""
+        if self._cursor is LATEST:
+            self._cursor, self._epoch = await self._head()
+        return self
+
+    @abstractmethod
+    async def _head(self) -> tuple[int, int | None]:
+        """The channel's next offset and its epoch: where a ``LATEST`` start begins."""
+
+    @abstractmethod
+    async def _request(self) -> Batch[T]:
+        """One request from ``self._cursor`` (of life ``self._epoch``)."""
+
+    @abstractmethod
+    def _pauses(self) -> Iterator[float]:
+        """The pause before each new attempt after a dropped connection; none left: give up."""
+
+    async def _fetch(self) -> Batch[T]:
+        pauses: Iterator[float] | None = None
+        while True:
+            try:
+                return await self._request()
+            except ConnectionLost:
+                pauses = pauses or self._pauses()
+                pause = next(pauses, None)
+                if pause is None:
+                    raise
+            await anyio.sleep(pause)
+
+    async def _idle(self) -> None:
+        if self.poll_interval is not None:
+            await anyio.sleep(self.poll_interval)

@@ -7,7 +7,8 @@
     ├── SlowConsumer         a push subscriber fell behind and was cut off (Overflow.DISCONNECT)
     ├── ProtocolError        the peer sent bytes that break the wire protocol (``code`` says how)
     ├── RemoteError          the peer refused a request with an error frame (``code``, message)
-    └── ConnectionLost       the transport under a remote channel failed or closed
+    ├── ConnectionLost       the transport under a remote channel failed or closed
+    └── AccessDenied         the server refused access (HTTP 401 or 403; an ``authorize`` hook)
 
 Misuse of the API (a bad argument) raises the built-in ``ValueError`` or ``TypeError`` with a
 message naming the argument, never a ``DeliveryError``.
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from ._wire._frames import ErrorCode
 
 __all__ = [
+    "AccessDenied",
     "ChannelClosed",
     "ConnectionLost",
     "DeliveryError",
@@ -72,3 +74,18 @@ class RemoteError(DeliveryError):
 
 class ConnectionLost(DeliveryError):
     """The byte stream under a remote channel broke or was closed."""
+
+
+class AccessDenied(DeliveryError):
+    """Access refused with ``status`` 401 (who are you?) or 403, and a message.
+
+    An ``HttpApp``'s ``authorize`` hook raises it to refuse a request; the HTTP clients raise it
+    when the server refused theirs.
+    """
+
+    def __init__(self, status: int = 403, message: str = "forbidden") -> None:
+        if status not in (401, 403):
+            raise ValueError(f"status must be 401 or 403, got {status}")
+        super().__init__(message)
+        self.status = status
+        self.message = message

@@ -15,16 +15,15 @@ from ._core import (
     UNSET,
     Batch,
     Batching,
-    Release,
+    LogState,
     Retention,
     Start,
     Unset,
-    Wait,
     default_sizer,
-    release_reason,
+    min_messages_of,
 )
 from ._defaults import COOPERATIVE_BUDGET
-from ._poll import _DEFAULT_RETENTION, LogChannel, LogSubscriber
+from ._log_channel import _DEFAULT_RETENTION, LogChannel, LogSubscriber, _Waiter
 from ._protocols import Fit
 
 __all__ = ["UNSET", "LongPollChannel", "LongPollSubscriber", "Unset"]
@@ -36,33 +35,9 @@ _DEFAULT_BATCHING = Batching()
 _BATCHINGS_KEPT = 64  # distinct per-request settings a channel keeps validated
 
 
-class _Waiter(Wait):
-    """A long poll waiting for its thresholds, and what wakes it: an event, or a cancel scope
-    around whatever else the poll awaits meanwhile (see ``_wait_and_answer``)."""
-
-    __slots__ = ("event", "scope")
-
-    def __init__(self, offset: int, min_messages: int, min_bytes: int | None) -> None:
-        super().__init__(offset, min_messages, min_bytes)
-        self.event: anyio.Event | None = None
-        self.scope: anyio.CancelScope | None = None
-
-    def wake(self) -> None:
-        if self.scope is not None:
-            self.scope.cancel()
-        elif self.event is not None:
-            self.event.set()
-
-
 def _check_batching(batching: object) -> None:
     if not isinstance(batching, Batching):
         raise TypeError(f"batching must be a Batching, not {type(batching).__name__}")
-
-
-def _effective_min_messages(batching: Batching) -> int:
-    if batching.max_messages is None:
-        return batching.min_messages
-    return min(batching.min_messages, batching.max_messages)
 
 
 class LongPollChannel(LogChannel[T]):
@@ -130,9 +105,10 @@ class LongPollChannel(LogChannel[T]):
             max_messages=max_messages,
             max_bytes=max_bytes,
         )
-        start, across = self._restart(cursor, epoch)
-        batch = await self._long_poll(self._resolve(start), batching)
-        return self._across(batch) if across else batch
+        state = self._state
+        start, across = state.restart(cursor, epoch)
+        batch = await self._long_poll(state.fix(start), batching)
+        return state.across(batch) if across else batch
 
     def serve_long_poll_nowait(
         self,
@@ -145,11 +121,34 @@ class LongPollChannel(LogChannel[T]):
         """A long poll as adapters serve it, if it can be answered now (see
         :class:`ServedLongPoll`); else raise ``anyio.WouldBlock``, having counted nothing."""
         _check_batching(batching)
-        start, across = self._restart(cursor, epoch)
-        batch = self._poll_if_ready(self._resolve(start), batching, fit)
+        state = self._state
+        start, across = state.restart(cursor, epoch)
+        batch = state.long_poll_now(state.fix(start), batching, fit, time.time())
         if batch is None:
             raise anyio.WouldBlock
-        return self._across(batch) if across else batch
+        return state.across(batch) if across else batch
+
+    @overload
+    async def serve_long_poll(
+        self,
+        cursor: int | Start,
+        *,
+        epoch: int | None = None,
+        batching: Batching,
+        fit: Fit | None = None,
+        until: None = None,
+    ) -> Batch[T]: ...
+
+    @overload
+    async def serve_long_poll(
+        self,
+        cursor: int | Start,
+        *,
+        epoch: int | None = None,
+        batching: Batching,
+        fit: Fit | None = None,
+        until: Callable[[], Awaitable[object]] | None = None,
+    ) -> Batch[T] | None: ...
 
     async def serve_long_poll(
         self,
@@ -163,18 +162,19 @@ class LongPollChannel(LogChannel[T]):
         """A long poll as adapters serve it (see :class:`ServedLongPoll`): the batch once
         ``batching`` releases it; None if ``until()`` returned first (nothing counted)."""
         _check_batching(batching)
-        start, across = self._restart(cursor, epoch)
-        resolved = self._resolve(start)
+        state = self._state
+        start, across = state.restart(cursor, epoch)
+        fixed = state.fix(start)
         if until is None:
-            batch: Batch[T] | None = await self._long_poll(resolved, batching, fit)
+            batch: Batch[T] | None = await self._long_poll(fixed, batching, fit)
         else:
-            batch = self._poll_if_ready(resolved, batching, fit)
+            batch = state.long_poll_now(fixed, batching, fit, time.time())
             if batch is None:
-                offset = self._log.resolve(resolved)
+                offset = state.resolve(fixed)
                 batch = await self._wait_and_answer(offset, batching, until, fit=fit)
         if batch is None:
             return None
-        return self._across(batch) if across else batch
+        return state.across(batch) if across else batch
 
     async def _long_poll(
         self, cursor: int | Start, batching: Batching, fit: Fit | None = None
@@ -183,10 +183,10 @@ class LongPollChannel(LogChannel[T]):
         if not self._budget:
             self._budget = COOPERATIVE_BUDGET
             await checkpoint()
-        ready = self._poll_if_ready(cursor, batching, fit)
+        ready = self._state.long_poll_now(cursor, batching, fit, time.time())
         if ready is not None:
             return ready
-        return await self._wait_and_answer(self._log.resolve(cursor), batching, fit=fit)
+        return await self._wait_and_answer(self._state.resolve(cursor), batching, fit=fit)
 
     @overload
     async def _wait_and_answer(
@@ -211,22 +211,19 @@ class LongPollChannel(LogChannel[T]):
         *,
         fit: Fit | None = None,
     ) -> Batch[T] | None:
-        """Wait for the thresholds from ``offset`` (``_poll_if_ready`` said no), then answer.
+        """Wait for the thresholds from ``offset`` (``long_poll_now`` said no), then answer.
 
         With ``meanwhile``, the poll awaits ``meanwhile()`` while it waits, and gives up (None,
         nothing read) if that returns first: how the HTTP adapter watches for a client's
         disconnect without a task of its own per request.
         """
-        min_messages = _effective_min_messages(batching)
-        waiter = _Waiter(offset, min_messages, batching.min_bytes)
-        # Met since the caller looked (it may have awaited in between)? Then do not wait: the
-        # release queue only notices thresholds met by appends made while a poll waits.
-        if self._release(offset, min_messages, batching.min_bytes, False) is None:
-            if meanwhile is None:
-                waiter.event = event = anyio.Event()
-            else:
-                waiter.scope = scope = anyio.CancelScope()
-            self._waiters.add(waiter, self._log)
+        state = self._state
+        waiter = _Waiter(offset, min_messages_of(batching), batching.min_bytes)
+        if meanwhile is None:
+            waiter.event = event = anyio.Event()
+        else:
+            waiter.scope = scope = anyio.CancelScope()
+        if state.start_waiting(waiter):
             try:
                 with anyio.move_on_after(batching.max_wait):
                     if meanwhile is None:
@@ -236,51 +233,8 @@ class LongPollChannel(LogChannel[T]):
                             await meanwhile()
                             return None
             finally:
-                self._waiters.discard(waiter)
-        reason = (
-            self._release(offset, min_messages, batching.min_bytes, waiter.reason is None)
-            or waiter.reason  # thresholds met at wake-up, then retention evicted some
-            or Release.MAX_WAIT
-        )
-        read = self._read(offset, batching.max_messages, batching.max_bytes, fit)
-        return self._answer(read, reason)
-
-    def _poll_if_ready(
-        self, cursor: int | Start, batching: Batching, fit: Fit | None = None
-    ) -> Batch[T] | None:
-        """The answer if the long poll can be answered now, else None (nothing is counted)."""
-        offset = self._log.resolve(cursor)
-        self._log.evict_expired(time.time())
-        reason = self._release(
-            offset, _effective_min_messages(batching), batching.min_bytes, batching.max_wait == 0
-        )
-        if reason is None:
-            return None
-        read = self._read(offset, batching.max_messages, batching.max_bytes, fit)
-        return self._answer(read, reason)
-
-    def _release(
-        self, offset: int, min_messages: int, min_bytes: int | None, timed_out: bool
-    ) -> Release | None:
-        pending_messages, pending_bytes = self._log.pending(offset)
-        return release_reason(
-            pending_messages,
-            pending_bytes,
-            min_messages=min_messages,
-            min_bytes=min_bytes,
-            timed_out=timed_out,
-            closed=self._closed,
-        )
-
-    def _wake_waiters(self) -> None:
-        for waiter in self._waiters.released(self._log):
-            waiter.wake()
-
-    async def aclose(self) -> None:
-        """Close: every waiting long poll answers at once, with a ``closed`` batch."""
-        self._close()
-        for waiter in self._waiters.release_all(Release.CLOSED):
-            waiter.wake()
+                state.stop_waiting(waiter)
+        return state.long_poll_after(waiter, batching, fit, time.time())
 
     def subscribe(
         self,
@@ -300,16 +254,22 @@ class LongPollChannel(LogChannel[T]):
             max_messages=max_messages,
             max_bytes=max_bytes,
         )
-        return LongPollSubscriber(self, start, batching)
+        return LongPollSubscriber(self, self._state, start, batching)
 
 
 class LongPollSubscriber(LogSubscriber[T]):
     """Long polls its channel in a loop; ``await sub.poll()`` does one long poll."""
 
-    def __init__(self, channel: LongPollChannel[T], start: int | Start, batching: Batching) -> None:
-        super().__init__(channel, start)
+    def __init__(
+        self,
+        channel: LongPollChannel[T],
+        state: LogState[T, Any],
+        start: int | Start,
+        batching: Batching,
+    ) -> None:
+        super().__init__(state, start)
         self._channel = channel
         self.batching = batching
 
     async def _fetch(self) -> Batch[T]:
-        return await self._channel._long_poll(self.cursor, self.batching)
+        return await self._channel.serve_long_poll(self.cursor, batching=self.batching)

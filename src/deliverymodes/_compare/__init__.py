@@ -1,9 +1,25 @@
 """``deliverymodes compare``: one workload under each delivery model, and what each costs.
 
 ``_run`` is the engine (the workload, the publisher, the readers, the measurements) in memory;
-``_remote`` runs it over TCP or HTTP.
+``_remote`` runs it over TCP or HTTP; :func:`run_model` picks one by the workload's transport.
 """
 
-from ._run import MODELS, TRANSPORTS, Progress, Result, Workload, run_model
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ._remote import run_remote
+from ._run import MODELS, TRANSPORTS, Progress, Result, Workload, run_in_memory
 
 __all__ = ["MODELS", "TRANSPORTS", "Progress", "Result", "Workload", "run_model"]
+
+
+async def run_model(
+    model: str, workload: Workload, on_progress: Callable[[Progress], None] | None = None
+) -> Result:
+    """Run ``workload`` under ``model`` (one of MODELS) and measure it."""
+    if model not in MODELS:
+        raise ValueError(f"model must be one of {', '.join(MODELS)}, got {model!r}")
+    if workload.transport == "memory":
+        return await run_in_memory(model, workload, on_progress)
+    return await run_remote(model, workload, on_progress)

@@ -23,7 +23,7 @@ from .._longpoll import LongPollChannel
 from .._poll import PollChannel
 from .._push import PushChannel
 
-__all__ = ["MODELS", "TRANSPORTS", "Progress", "Result", "Workload", "run_model"]
+__all__ = ["MODELS", "TRANSPORTS", "Progress", "Result", "Workload", "run_in_memory"]
 
 MODELS = ("push", "poll", "long poll")
 TRANSPORTS = ("memory", "tcp", "http")
@@ -225,19 +225,6 @@ async def report_progress(
         await anyio.sleep(_PROGRESS_EVERY)
 
 
-async def run_model(
-    model: str, workload: Workload, on_progress: Callable[[Progress], None] | None = None
-) -> Result:
-    """Run ``workload`` under ``model`` (one of MODELS) and measure it."""
-    if model not in MODELS:
-        raise ValueError(f"model must be one of {', '.join(MODELS)}, got {model!r}")
-    if workload.transport == "memory":
-        return await _run_in_memory(model, workload, on_progress)
-    from ._remote import run_remote  # noqa: PLC0415 - only for remote transports
-
-    return await run_remote(model, workload, on_progress)
-
-
 def _subscribe(channel: Any, model: str, workload: Workload) -> Any:
     if model == "push":
         return channel.subscribe()
@@ -257,9 +244,10 @@ def slow_count(workload: Workload) -> int:
     return round(workload.subscribers * workload.slow_share)
 
 
-async def _run_in_memory(
+async def run_in_memory(
     model: str, workload: Workload, on_progress: Callable[[Progress], None] | None
 ) -> Result:
+    """Run ``workload`` under ``model`` with the channel in this process, and measure it."""
     channel = make_channel(model, workload)
     subscribers = [_subscribe(channel, model, workload) for _ in range(workload.subscribers)]
     progress = Progress(model, workload)

@@ -1,7 +1,9 @@
-"""The sans-IO core: retention log, cursor arithmetic, long-poll release and overflow decisions.
+"""The sans-IO core: retention log, cursor arithmetic, long-poll release, and the state of push
+and log channels (buffers, overflow decisions, counts, close, statistics).
 
 Plain synchronous logic that never awaits and never imports an async library, so that a test can
-drive it step by step. The channels add waiting, wake-ups and cancellation on top.
+drive it step by step. Each step says whom to wake; the channels add waiting, wake-ups and
+cancellation on top.
 """
 
 from ._checks import (
@@ -14,7 +16,8 @@ from ._checks import (
 )
 from ._epoch import MAX_EPOCH, check_epoch, new_epoch, restart_point
 from ._log import Read, RetentionLog
-from ._overflow import Action, PushLedger
+from ._log_state import LogState, min_messages_of
+from ._push_state import End, PushState, PushSubscription
 from ._release import release_reason
 from ._size import default_sizer, measure
 from ._values import (
@@ -40,13 +43,15 @@ __all__ = [
     "LATEST",
     "MAX_EPOCH",
     "UNSET",
-    "Action",
     "Batch",
     "Batching",
     "ChannelStatistics",
+    "End",
+    "LogState",
     "Message",
     "Overflow",
-    "PushLedger",
+    "PushState",
+    "PushSubscription",
     "Read",
     "Release",
     "ReleaseQueue",
@@ -65,6 +70,7 @@ __all__ = [
     "default_sizer",
     "make_message",
     "measure",
+    "min_messages_of",
     "new_epoch",
     "release_reason",
     "restart_point",

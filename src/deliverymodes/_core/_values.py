@@ -211,16 +211,22 @@ class ChannelStatistics:
 
 @attrs.frozen(kw_only=True)
 class SubscriberStatistics:
-    """What one subscriber has done.
+    """What one subscriber has done: the same fields, with the same meaning, on every transport.
 
     - ``delivered``: messages it handed to the application.
-    - ``dropped``: messages it lost to its overflow policy (push).
-    - ``missed``: messages retention evicted before it read them (poll and long poll), or that
-      were published while it was disconnected (a remote push subscriber).
+    - ``dropped``: messages its overflow policy lost for it (push; over TCP, the offsets skipped
+      between the messages it received). An HTTP event stream reports every gap as ``missed``,
+      whatever its cause, so its ``dropped`` stays 0.
+    - ``missed``: messages retention evicted before it read them (poll and long poll), that were
+      published while it was disconnected (a remote push subscriber), or any gap an HTTP event
+      stream reported.
     - ``missed_unknown``: times it lost an unknown number of messages (the channel restarted in a
       new life while it was away).
-    - ``lag``: messages waiting for it now (buffered, or retained past its cursor).
-    - ``polls``, ``empty_polls``: requests it made, and those that came back empty.
+    - ``lag``: messages waiting for it now: its buffer, plus what is retained past its cursor for
+      a local poll or long-poll subscriber. A remote one counts only what it received and has not
+      handed over: what the server holds for it is not known without asking.
+    - ``polls``, ``empty_polls``: requests it made, and those that came back empty (0 for push;
+      for an HTTP event stream, its connections and those that ended without a message).
     """
 
     delivered: int = 0

@@ -1,6 +1,7 @@
 """Channels over HTTP: an ASGI application (poll, long poll, SSE, WebSocket) and its clients."""
 
-from ._app import AccessDenied, HttpApp
+from .._exceptions import AccessDenied
+from ._app import HttpApp
 from ._sse import ServerSentEvent, SseParser, format_comment, format_event
 
 __all__ = [

@@ -1,151 +1,110 @@
-"""HTTP clients for an ``HttpApp``: poll, long-poll and SSE subscribers (needs ``httpx``).
+"""HTTP clients for an ``HttpApp``: a channel, and its poll and long-poll subscribers (needs
+``httpx``; the event-stream subscriber is in ``_event_subscriber``).
 
 They satisfy the same ``Channel`` and ``Subscriber`` protocols as local channels, keep their
-cursor, and resume from it when a connection drops.
+cursor, and resume from it when a connection drops, as the remote's ``Reconnect`` policy says.
 """
 
 from __future__ import annotations
 
-import base64
-from collections.abc import AsyncGenerator, Callable
-from contextlib import aclosing
-from functools import partial
-from typing import Any, Generic, TypeVar, cast
+import random
+from collections.abc import Iterator
+from typing import Any, Generic, TypeVar
 
-import anyio
 import httpx
-from typing_extensions import Self
 
 from .._common import AsyncCloseable, SubscriberIteration
 from .._core import (
-    EARLIEST,
     LATEST,
+    UNSET,
     Batch,
     ChannelStatistics,
     Message,
-    Release,
     Start,
-    SubscriberStatistics,
+    Unset,
     check_count,
     check_epoch,
+    check_optional_seconds,
     check_seconds,
     make_message,
 )
-from .._cursor import CursorSubscriber
-from .._defaults import (
-    COOPERATIVE_BUDGET,
-    DEFAULT_MAX_RECONNECT_DELAY,
-    DEFAULT_POLL_INTERVAL,
-    DEFAULT_SSE_RETRY,
+from .._cursor import RemoteCursorSubscriber
+from .._defaults import DEFAULT_POLL_INTERVAL
+from .._reconnect import Reconnect
+from .._wire import dump_json
+from ._answers import (
+    batch,
+    checked,
+    cursor_parameter,
+    json_object,
+    message,
+    parsed,
+    transport_errors,
 )
-from .._exceptions import ChannelClosed, ConnectionLost, ProtocolError, RemoteError
-from .._wire import ErrorCode, dump_json, load_json
-from ._sse import ServerSentEvent, SseParser
+from ._event_subscriber import HttpEventSubscriber
+from ._statuses import raise_for_status
 
 __all__ = ["HttpChannel", "HttpEventSubscriber", "HttpPollSubscriber", "HttpRemote"]
 
 T = TypeVar("T")
 
-_OPENED = object()  # the event stream's "ready" event: the server is streaming from here
-_NOTHING = object()  # an event that carries nothing for the reader (a gap report, say)
+#: How long a long-poll subscriber's requests are held by default, in seconds: under the 30 s an
+#: ``HttpApp`` holds a long poll at most, and the 60 s idle timeout common to proxies.
+_SUBSCRIBER_WAIT = 25.0
 
 
-def _cursor_parameter(cursor: int | Start) -> str:
-    if cursor is EARLIEST:
-        return "earliest"
-    if cursor is LATEST:
-        return "latest"
-    if not isinstance(cursor, int) or isinstance(cursor, bool) or cursor < 0:
-        raise ValueError(f"cursor must be an offset >= 0, EARLIEST or LATEST, not {cursor!r}")
-    return str(cursor)
-
-
-def _field(data: object, name: str, kind: type | tuple[type, ...]) -> Any:
-    """``data[name]``, checked to be a ``kind``; ValueError for anything else."""
-    if not isinstance(data, dict) or name not in data:
-        raise ValueError(f"no {name!r} field")
-    value = data[name]
-    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
-        raise ValueError(f"{name!r} is {type(value).__name__}")
-    if isinstance(value, int) and not isinstance(value, bool) and value < 0:
-        raise ValueError(f"{name!r} is negative")
-    return value
-
-
-def _message(data: object) -> Message[Any]:
-    payload = _field(data, "payload", object)
-    if isinstance(data, dict) and data.get("encoding") == "base64":
-        payload = base64.b64decode(_field(data, "payload", str), validate=True)
-    return make_message(
-        _field(data, "offset", int),
-        payload,
-        _field(data, "size", int),
-        float(_field(data, "published_at", (int, float))),
-    )
-
-
-def _batch(data: object) -> Batch[Any]:
-    reason = data.get("reason") if isinstance(data, dict) else None
-    messages = _field(data, "messages", list)
-    return Batch(
-        tuple(_message(m) for m in messages),
-        _field(data, "cursor", int),
-        _field(data, "missed", int),
-        _field(data, "closed", bool),
-        None if reason is None else Release(reason),
-        _field(data, "epoch", int),
-        _field(data, "missed_unknown", bool),
-    )
-
-
-def _checked(what: str, read: Callable[[], T]) -> T:
-    """``read()``; if the server sent garbage, ProtocolError (never a bare KeyError)."""
-    try:
-        return read()
-    except (ValueError, TypeError) as error:  # binascii.Error is a ValueError
-        message = f"the server sent {what} that cannot be read: {error}"
-        raise ProtocolError(ErrorCode.MALFORMED_FRAME, message) from None
-
-
-def _parsed(what: str, parse: Callable[[Any], T], data: bytes | str) -> T:
-    """``parse`` of the JSON ``data``, checked as by :func:`_checked`."""
-    return _checked(what, lambda: parse(load_json(data)))
-
-
-def _json_object(value: Any) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise TypeError("not a JSON object")
-    return value
-
-
-def _raise_for(response: httpx.Response) -> None:
-    if response.status_code < 400:
-        return
-    try:
-        text = str(response.json()["error"])
-    except (ValueError, KeyError, TypeError):
-        text = response.text
-    if response.status_code == 410:
-        raise ChannelClosed(text)
-    if response.status_code == 503:  # the server is stopping: like a dropped connection
-        raise ConnectionLost(f"HTTP 503: {text}")
-    if response.status_code == 400:
-        raise ValueError(text)
-    code = ErrorCode.UNKNOWN_CHANNEL if response.status_code == 404 else ErrorCode.UNSUPPORTED
-    raise RemoteError(code, f"HTTP {response.status_code}: {text}")
+def poll_parameters(
+    *,
+    wait: float | Unset | None,
+    min_messages: int | Unset,
+    min_bytes: int | Unset | None,
+    max_messages: int | Unset | None,
+    max_bytes: int | Unset | None,
+) -> dict[str, str]:
+    """The query parameters of a poll (a long poll with ``wait``), checked. ``UNSET`` leaves a
+    setting to the server, ``None`` asks for no limit (no byte threshold for ``min_bytes``)."""
+    params: dict[str, str] = {}
+    if wait is not UNSET:
+        seconds = check_optional_seconds("wait", wait)
+        params["wait"] = "none" if seconds is None else str(seconds)
+    elif min_messages is not UNSET or min_bytes is not UNSET:
+        raise ValueError("min_messages and min_bytes go with wait (a long poll)")
+    if min_messages is not UNSET:
+        params["min_messages"] = str(check_count("min_messages", min_messages))
+    for name, value, minimum in (
+        ("min_bytes", min_bytes, 0),
+        ("max_messages", max_messages, 1),
+        ("max_bytes", max_bytes, 1),
+    ):
+        if value is None:
+            params[name] = "none"
+        elif not isinstance(value, Unset):
+            params[name] = str(check_count(name, value, minimum=minimum))
+    return params
 
 
 class HttpRemote(AsyncCloseable):
     """The channels of an ``HttpApp`` at ``base_url``: ``async with HttpRemote(url) as remote``.
 
     ``remote.channel(name)`` gives a channel to publish to and to poll, long poll (``wait``) or
-    subscribe to by polls, long polls or Server-Sent Events.
+    subscribe to by polls, long polls or Server-Sent Events. Subscribers ask again after a
+    dropped connection (or a 503) with the pauses of ``reconnect`` (None: never).
     """
 
-    def __init__(self, base_url: str, *, client: httpx.AsyncClient | None = None) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        client: httpx.AsyncClient | None = None,
+        reconnect: Reconnect | None = Reconnect(),
+    ) -> None:
+        if reconnect is not None and not isinstance(reconnect, Reconnect):
+            raise TypeError(f"reconnect must be a Reconnect or None, not {reconnect!r}")
         self.base_url = base_url.rstrip("/")
+        self.reconnect = reconnect
         self._own_client = client is None
         self.client = client or httpx.AsyncClient(timeout=httpx.Timeout(10.0, read=None))
+        self._rng = random.Random()
 
     def channel(self, name: str) -> HttpChannel[Any]:
         """The served channel ``name``."""
@@ -155,13 +114,15 @@ class HttpRemote(AsyncCloseable):
         if self._own_client:
             await self.client.aclose()
 
+    def _pauses(self) -> Iterator[float]:
+        """A subscriber's pauses between attempts after a dropped connection (none: give up)."""
+        return iter(()) if self.reconnect is None else self.reconnect.delays(self._rng)
+
     async def _request(self, method: str, path: str, **kwargs: Any) -> Any:
-        try:
+        with transport_errors():
             response = await self.client.request(method, f"{self.base_url}{path}", **kwargs)
-        except httpx.TransportError as error:
-            raise ConnectionLost(f"HTTP request failed: {error!r}") from error
-        _raise_for(response)
-        return _parsed("a response", _json_object, response.content)
+        raise_for_status(response.status_code, response.content)
+        return parsed("a response", json_object, response.content)
 
 
 class HttpChannel(AsyncCloseable, Generic[T]):
@@ -193,7 +154,7 @@ class HttpChannel(AsyncCloseable, Generic[T]):
             }
         data = await self._remote._request("POST", self._path, **kwargs)
         self._published += 1
-        published = _checked("a publish answer", lambda: _message({**data, "payload": None}))
+        published = checked("a publish answer", lambda: message({**data, "payload": None}))
         return make_message(published.offset, payload, published.size, published.published_at)
 
     async def poll(
@@ -201,48 +162,80 @@ class HttpChannel(AsyncCloseable, Generic[T]):
         cursor: int | Start,
         *,
         epoch: int | None = None,
-        wait: float | None = None,
-        min_messages: int | None = None,
-        min_bytes: int | None = None,
-        max_messages: int | None = None,
-        max_bytes: int | None = None,
+        wait: float | Unset | None = UNSET,
+        min_messages: int | Unset = UNSET,
+        min_bytes: int | Unset | None = UNSET,
+        max_messages: int | Unset | None = UNSET,
+        max_bytes: int | Unset | None = UNSET,
     ) -> Batch[T]:
-        """A poll, or a long poll with ``wait`` seconds (the server clamps it), from ``cursor``
-        of life ``epoch`` (a batch's ``epoch``)."""
-        params: dict[str, str] = {"cursor": _cursor_parameter(cursor)}
+        """A poll from ``cursor`` of life ``epoch`` (a batch's ``epoch``), or with ``wait`` a
+        long poll held up to ``wait`` seconds (``None``: as long as the server holds one).
+
+        Settings left ``UNSET`` are the server's; ``None`` means no limit, as on a local channel.
+        """
+        params = poll_parameters(
+            wait=wait,
+            min_messages=min_messages,
+            min_bytes=min_bytes,
+            max_messages=max_messages,
+            max_bytes=max_bytes,
+        )
+        return await self._poll(cursor, epoch, params)
+
+    async def _poll(
+        self, cursor: int | Start, epoch: int | None, params: dict[str, str]
+    ) -> Batch[T]:
+        query = {"cursor": cursor_parameter(cursor), **params}
         if epoch is not None:
-            params["epoch"] = str(check_epoch("epoch", epoch))
-        if wait is not None:
-            params["wait"] = str(check_seconds("wait", wait))
-        for name, value, minimum in (
-            ("min_messages", min_messages, 1),
-            ("min_bytes", min_bytes, 0),
-            ("max_messages", max_messages, 1),
-            ("max_bytes", max_bytes, 1),
-        ):
-            if value is not None:
-                params[name] = str(check_count(name, value, minimum=minimum))
-        data = await self._remote._request("GET", self._path, params=params)
-        batch: Batch[T] = _checked("a batch", lambda: _batch(data))
+            query["epoch"] = str(check_epoch("epoch", epoch))
+        data = await self._remote._request("GET", self._path, params=query)
+        answer: Batch[T] = checked("a batch", lambda: batch(data))
         self._polls += 1
-        self._empty_polls += not batch.messages
-        self._delivered += len(batch.messages)
-        self._missed += batch.missed
-        self._missed_unknown += batch.missed_unknown
-        return batch
+        self._empty_polls += not answer.messages
+        self._delivered += len(answer.messages)
+        self._missed += answer.missed
+        self._missed_unknown += answer.missed_unknown
+        return answer
 
     def subscribe(
-        self, start: int | Start = LATEST, *, wait: float = 25.0, **caps: int
+        self,
+        start: int | Start = LATEST,
+        *,
+        wait: float | None = _SUBSCRIBER_WAIT,
+        min_messages: int | Unset = UNSET,
+        min_bytes: int | Unset | None = UNSET,
+        max_messages: int | Unset | None = UNSET,
+        max_bytes: int | Unset | None = UNSET,
     ) -> HttpPollSubscriber[T]:
-        """A subscriber long-polling (``wait`` seconds at a time) from ``start``."""
-        return HttpPollSubscriber(self, start, wait=check_seconds("wait", wait), **caps)
+        """A subscriber long-polling from ``start``, each request held up to ``wait`` seconds
+        (``None``: as long as the server holds one); other settings as in :meth:`poll`."""
+        params = poll_parameters(
+            wait=wait,
+            min_messages=min_messages,
+            min_bytes=min_bytes,
+            max_messages=max_messages,
+            max_bytes=max_bytes,
+        )
+        return HttpPollSubscriber(self, start, params, poll_interval=None)
 
     def poll_subscriber(
-        self, start: int | Start = LATEST, poll_interval: float = DEFAULT_POLL_INTERVAL
+        self,
+        start: int | Start = LATEST,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        *,
+        max_messages: int | Unset | None = UNSET,
+        max_bytes: int | Unset | None = UNSET,
     ) -> HttpPollSubscriber[T]:
         """A subscriber making plain polls, ``poll_interval`` s apart after empty answers."""
         interval = check_seconds("poll_interval", poll_interval)
-        return HttpPollSubscriber(self, start, wait=None, poll_interval=interval)
+        params = poll_parameters(
+            wait=UNSET,
+            min_messages=UNSET,
+            min_bytes=UNSET,
+            max_messages=max_messages,
+            max_bytes=max_bytes,
+        )
+        return HttpPollSubscriber(self, start, params, poll_interval=interval)
 
     def events(self, start: int | Start = LATEST) -> HttpEventSubscriber[T]:
         """A subscriber reading Server-Sent Events, resuming with ``Last-Event-ID``."""
@@ -266,176 +259,32 @@ class HttpChannel(AsyncCloseable, Generic[T]):
         )
 
 
-class HttpPollSubscriber(CursorSubscriber[T]):
+class HttpPollSubscriber(RemoteCursorSubscriber[T]):
     """Polls or long-polls an ``HttpApp`` channel from its own cursor; retries dropped requests."""
 
     def __init__(
         self,
         channel: HttpChannel[T],
         start: int | Start,
+        params: dict[str, str],
         *,
-        wait: float | None,
-        poll_interval: float | None = None,
-        **caps: int,
+        poll_interval: float | None,
     ) -> None:
-        _cursor_parameter(start)
-        super().__init__(start)
+        cursor_parameter(start)
+        super().__init__(start, poll_interval)
         self._channel = channel
-        self._wait = wait
-        self.poll_interval = poll_interval
-        self._caps = caps
+        self._params = params
         channel._subscribers.add(self)
 
-    async def __aenter__(self) -> Self:
-        """Fix a LATEST start now, so that the subscription sees everything from this point."""
-        if self._cursor is LATEST:
-            batch = await self._channel.poll(LATEST, max_messages=1)
-            self._cursor, self._epoch = batch.cursor, batch.epoch or None
-        return self
+    async def _head(self) -> tuple[int, int | None]:
+        answer = await self._channel.poll(LATEST, max_messages=1)
+        return answer.cursor, answer.epoch or None
 
-    async def _fetch(self) -> Batch[T]:
-        delay = 0.1
-        while True:
-            try:
-                return await self._channel.poll(
-                    self._cursor, epoch=self._epoch, wait=self._wait, **self._caps
-                )
-            except ConnectionLost:  # the cursor is unchanged: try again, nothing is lost
-                await anyio.sleep(delay)
-                delay = min(delay * 2, DEFAULT_MAX_RECONNECT_DELAY)
+    async def _request(self) -> Batch[T]:
+        return await self._channel._poll(self._cursor, self._epoch, self._params)
 
-    async def _idle(self) -> None:
-        if self.poll_interval is not None:
-            await anyio.sleep(self.poll_interval)
+    def _pauses(self) -> Iterator[float]:
+        return self._channel._remote._pauses()
 
     def _unsubscribed(self) -> None:
         self._channel._subscribers.discard(self)
-
-
-class HttpEventSubscriber(SubscriberIteration[T]):
-    """Reads an ``HttpApp`` channel's Server-Sent Events; reconnects with ``Last-Event-ID``."""
-
-    def __init__(self, channel: HttpChannel[T], start: int | Start) -> None:
-        _cursor_parameter(start)
-        self._channel = channel
-        self._start = start
-        self._last_id: str | None = None  # the last event id seen: where a reconnection resumes
-        self._stream: AsyncGenerator[Message[T] | object | None, None] | None = None
-        self._ended: Exception | None = None
-        self._closed = False
-        self._delivered = 0
-        self._missed = 0
-        self._missed_unknown = 0
-        self._budget = COOPERATIVE_BUDGET
-        self.reconnects = 0
-        channel._subscribers.add(self)
-
-    async def __aenter__(self) -> Self:
-        """Connect now: the server fixes the start (or subscribes) before it answers, so
-        nothing published from here on is missed."""
-        await self._open()
-        return self
-
-    async def _open(self) -> None:
-        if self._stream is None:
-            self._stream = self._events()
-            if await self._stream.__anext__() is not _OPENED:
-                message = "the event stream did not start with a ready event"
-                raise RemoteError(ErrorCode.PROTOCOL_VIOLATION, message)
-
-    async def _events(self) -> AsyncGenerator[Message[T] | object | None, None]:
-        """Messages from the stream, reconnecting after drops; _OPENED marks each (re)connection,
-        None the end."""
-        retry = DEFAULT_SSE_RETRY
-        remote = self._channel._remote
-        while True:
-            headers, params = {"accept": "text/event-stream"}, {}
-            if self._last_id is not None:
-                headers["last-event-id"] = self._last_id
-            else:
-                params["cursor"] = _cursor_parameter(self._start)
-            url = f"{remote.base_url}{self._channel._path}/events"
-            try:
-                async with remote.client.stream(
-                    "GET", url, headers=headers, params=params
-                ) as response:
-                    if response.status_code >= 400:
-                        await response.aread()
-                        _raise_for(response)
-                    parser = SseParser()
-                    chunks = cast(AsyncGenerator[bytes, None], response.aiter_bytes())
-                    async with aclosing(chunks):
-                        async for chunk in chunks:
-                            found = _checked("an event stream", partial(parser.feed, chunk))
-                            for event in found:
-                                if event.retry is not None:
-                                    retry = event.retry / 1000
-                                item = self._take(event)
-                                if item is not _NOTHING:
-                                    yield item
-                                if item is None:
-                                    return
-            except (httpx.TransportError, ConnectionLost):  # dropped, or the server is stopping
-                pass
-            self.reconnects += 1
-            await anyio.sleep(min(retry, DEFAULT_MAX_RECONNECT_DELAY))
-
-    def _take(self, event: ServerSentEvent) -> Message[T] | object | None:
-        """What one event means: a message, _OPENED, None (the end) or _NOTHING."""
-        if event.event == "message":
-            message: Message[T] = _parsed("an event", _message, event.data)
-            self._last_id = event.id
-            return message
-        if event.event == "ready":
-            _parsed("a ready event", _json_object, event.data)
-            if event.id is not None:
-                self._last_id = event.id  # a reconnection resumes here, not from LATEST again
-            return _OPENED
-        if event.event == "missed":
-            gap = _parsed("a missed event", _json_object, event.data)
-            self._missed += _checked("a missed event", lambda: _field(gap, "missed", int))
-            self._missed_unknown += gap.get("missed_unknown") is True
-        elif event.event in ("closed", "disconnected"):
-            return None
-        return _NOTHING
-
-    async def receive(self) -> Message[T]:
-        """The next message; raises ChannelClosed once the stream says the channel closed."""
-        self._budget -= 1
-        if not self._budget:
-            self._budget = COOPERATIVE_BUDGET
-            await anyio.lowlevel.checkpoint()
-        if self._closed or self._ended is not None:
-            raise ChannelClosed("the channel is closed")
-        await self._open()
-        stream = self._stream
-        assert stream is not None
-        try:
-            message = await stream.__anext__()
-            while message is _OPENED:  # a reconnection
-                message = await stream.__anext__()
-        except BaseException:
-            # Cancelled (or failed) while reading: drop this stream; the next receive reconnects
-            # from the last event id, so nothing is lost or delivered twice.
-            self._stream = None
-            with anyio.CancelScope(shield=True):
-                await stream.aclose()
-            raise
-        if message is None:
-            self._ended = ChannelClosed("the channel is closed")
-            await stream.aclose()
-            raise self._ended
-        self._delivered += 1
-        return cast(Message[T], message)
-
-    async def aclose(self) -> None:
-        """Stop reading; the stream is closed."""
-        self._closed = True
-        self._channel._subscribers.discard(self)
-        if self._stream is not None:
-            await self._stream.aclose()
-
-    def statistics(self) -> SubscriberStatistics:
-        return SubscriberStatistics(
-            delivered=self._delivered, missed=self._missed, missed_unknown=self._missed_unknown
-        )

@@ -28,10 +28,12 @@ from ._request import (
     last_event_id,
     parameters,
     seconds,
+    threshold,
     unless_disconnected,
 )
 from ._shutdown import GOODBYE_TIMEOUT
 from ._sse import format_comment, format_event, format_retry
+from ._statuses import refusals
 
 if TYPE_CHECKING:
     from ._app import HttpApp
@@ -173,19 +175,17 @@ def _batching(app: HttpApp, channel: ServedLongPoll[Any], params: dict[str, str]
     wait = seconds(params, "wait")
     if wait == 0:
         raise HttpError(400, "wait must be > 0 on an event stream")
-    min_bytes = count(params, "min_bytes", 1)  # a 0-byte threshold would release empty batches
+    min_bytes = threshold(count(params, "min_bytes", 1))  # 0 bytes would release empty batches
     min_messages = count(params, "min_messages", 1)
-    try:
+    with refusals():
         batching = batching_with(
             channel.batching,
             min_messages=UNSET if min_messages is None else min_messages,
-            min_bytes=UNSET if min_bytes is None else min_bytes,
+            min_bytes=min_bytes,
             max_wait=app.keepalive_interval if wait is None else min(wait, app.max_wait),
             max_messages=cap(count(params, "max_messages", 1), DEFAULT_MAX_BATCH_MESSAGES),
             max_bytes=cap(count(params, "max_bytes", 1), DEFAULT_MAX_BATCH_BYTES),
         )
-    except (TypeError, ValueError) as error:
-        raise HttpError(400, str(error)) from None
     if batching.min_bytes == 0:  # the channel's own setting: no use on a stream
         batching = attrs.evolve(batching, min_bytes=None)
     return batching

@@ -1,5 +1,5 @@
-"""An HTTP request: its query parameters and headers read strictly, its errors, and racing
-what it does against the client's disconnect."""
+"""An HTTP request: its query parameters and headers read strictly, its errors, racing what it
+does against the client's disconnect, and its JSON answer."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from urllib.parse import parse_qsl
 
 import anyio
 
-from .._core import EARLIEST, LATEST, MAX_EPOCH, Start
+from .._core import EARLIEST, LATEST, MAX_EPOCH, UNSET, Start, Unset
+from ._fragments import dumps
 
 __all__ = [
     "HttpError",
@@ -26,7 +27,10 @@ __all__ = [
     "header",
     "last_event_id",
     "parameters",
+    "respond",
+    "respond_bytes",
     "seconds",
+    "threshold",
     "unless_disconnected",
 ]
 
@@ -38,6 +42,9 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 _DIGITS = re.compile(r"[0-9]{1,19}")  # ASCII digits only: no sign, space, '_' or other scripts
 _NUMBER = re.compile(r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _NO_LIMIT = -1  # what ``count`` returns for "none"
+_JSON = [(b"content-type", b"application/json")]
+#: The parameters that take ``none``: no limit (the caps, the wait) or no threshold (bytes).
+_NONE_ALLOWED = frozenset({"max_messages", "max_bytes", "min_bytes", "wait"})
 
 
 class HttpError(Exception):
@@ -71,11 +78,12 @@ def parameters(scope: Scope, allowed: frozenset[str]) -> dict[str, str]:
 
 
 def count(params: dict[str, str], name: str, minimum: int) -> int | None:
-    """An integer parameter of at least ``minimum`` (``none`` for the caps: -1), or None."""
+    """An integer parameter of at least ``minimum`` (``none`` for the caps and ``min_bytes``:
+    -1), or None."""
     text = params.get(name)
     if text is None:
         return None
-    if text == "none" and name.startswith("max_"):
+    if text == "none" and name in _NONE_ALLOWED:
         return _NO_LIMIT
     if not _DIGITS.fullmatch(text):
         raise HttpError(400, f"{name} must be an integer >= {minimum}, got {_shown(text)}")
@@ -89,6 +97,13 @@ def cap(value: int | None, default: int) -> int | None:
     """A batch cap from ``count``: the default if absent, None (no cap) for ``none``."""
     if value is None:
         return default
+    return None if value == _NO_LIMIT else value
+
+
+def threshold(value: int | None) -> int | Unset | None:
+    """A long-poll threshold from ``count``: UNSET (the channel's) if absent, None for ``none``."""
+    if value is None:
+        return UNSET
     return None if value == _NO_LIMIT else value
 
 
@@ -131,10 +146,12 @@ def last_event_id(text: str) -> tuple[int, int | None]:
 
 
 def seconds(params: dict[str, str], name: str) -> float | None:
-    """A finite, non-negative number of seconds; None if absent."""
+    """A finite, non-negative number of seconds (``none``: infinity); None if absent."""
     text = params.get(name)
     if text is None:
         return None
+    if text == "none" and name in _NONE_ALLOWED:
+        return math.inf
     value = float(text) if _NUMBER.fullmatch(text) else math.nan
     if not math.isfinite(value):
         raise HttpError(400, f"{name} must be a number of seconds >= 0, got {_shown(text)}")
@@ -177,3 +194,19 @@ async def unless_disconnected(receive: Receive, work: Awaitable[T]) -> T | None:
     if failure:
         raise failure[0]
     return result[0] if result else None
+
+
+async def respond(
+    send: Send, status: int, body: object, headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    """Answer with ``body`` as JSON."""
+    await respond_bytes(send, status, dumps(body).encode("utf-8"), headers)
+
+
+async def respond_bytes(
+    send: Send, status: int, data: bytes, headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    """Answer with ``data``, JSON already."""
+    all_headers = [*_JSON, (b"content-length", str(len(data)).encode()), *(headers or [])]
+    await send({"type": "http.response.start", "status": status, "headers": all_headers})
+    await send({"type": "http.response.body", "body": data, "more_body": False})

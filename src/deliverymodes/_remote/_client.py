@@ -3,68 +3,48 @@
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Generic, TypeVar
-
-import anyio
-from anyio.lowlevel import checkpoint
-from typing_extensions import Self
 
 from .._common import AsyncCloseable, SubscriberIteration
 from .._core import (
     EARLIEST,
     LATEST,
+    UNSET,
     Batch,
     ChannelStatistics,
     Message,
     Overflow,
     Start,
     SubscriberStatistics,
+    Unset,
     check_count,
     check_epoch,
     check_optional_count,
     check_optional_seconds,
     check_seconds,
-    make_message,
 )
-from .._cursor import CursorSubscriber
+from .._cursor import RemoteCursorSubscriber
 from .._defaults import (
-    COOPERATIVE_BUDGET,
     DEFAULT_BUFFER_SIZE,
     DEFAULT_MAX_BATCH_BYTES,
     DEFAULT_MAX_BATCH_MESSAGES,
     DEFAULT_POLL_INTERVAL,
 )
-from .._exceptions import (
-    ChannelClosed,
-    ConnectionLost,
-    DeliveryError,
-    ProtocolError,
-    RemoteError,
-    SlowConsumer,
-)
-from .._longpoll import UNSET, Unset
+from .._exceptions import ChannelClosed
 from .._wire import (
     DEFAULT,
     EARLIEST_CURSOR,
     LATEST_CURSOR,
     NO_LIMIT,
-    Credit,
-    EndReason,
-    ErrorCode,
-    Event,
     LongPoll,
     Poll,
     Publish,
     Published,
-    Subscribe,
-    Subscribed,
-    Unsubscribe,
-    WireMessage,
 )
 from .._wire import Batch as WireBatch
 from ._connection import Remote
+from ._push_subscriber import RemotePushSubscriber
 
 __all__ = [
     "RemoteLongPollChannel",
@@ -119,7 +99,7 @@ class _RemoteChannel(AsyncCloseable, Generic[T]):
         self.name = name
         self._published = 0
         self._subscribers: set[SubscriberIteration[T]] = set()
-        self._retired_delivered = 0  # by subscriptions closed since
+        self._retired = SubscriberStatistics()  # the sums of subscriptions closed since
         self._closed = False
 
     async def publish(self, payload: T) -> Message[T]:
@@ -141,7 +121,13 @@ class _RemoteChannel(AsyncCloseable, Generic[T]):
     def _retire(self, subscriber: SubscriberIteration[T]) -> None:
         if subscriber in self._subscribers:
             self._subscribers.discard(subscriber)
-            self._retired_delivered += subscriber.statistics().delivered
+            final, retired = subscriber.statistics(), self._retired
+            self._retired = SubscriberStatistics(
+                delivered=retired.delivered + final.delivered,
+                dropped=retired.dropped + final.dropped,
+                missed=retired.missed + final.missed,
+                missed_unknown=retired.missed_unknown + final.missed_unknown,
+            )
 
     def _subscriber_statistics(self) -> list[SubscriberStatistics]:
         return [subscriber.statistics() for subscriber in self._subscribers]
@@ -176,182 +162,15 @@ class RemotePushChannel(_RemoteChannel[T]):
 
     def statistics(self) -> ChannelStatistics:
         """What was done through this handle (the server's channel has its own statistics)."""
-        subscribers = self._subscriber_statistics()
+        subscribers = [self._retired, *self._subscriber_statistics()]
         return ChannelStatistics(
             published=self._published,
-            delivered=self._retired_delivered + sum(s.delivered for s in subscribers),
-            subscribers=len(subscribers),
+            delivered=sum(s.delivered for s in subscribers),
+            dropped=sum(s.dropped for s in subscribers),
+            missed=sum(s.missed for s in subscribers),
+            missed_unknown=sum(s.missed_unknown for s in subscribers),
+            subscribers=len(subscribers) - 1,
             buffered=sum(s.lag for s in subscribers),
-        )
-
-
-class RemotePushSubscriber(SubscriberIteration[T]):
-    """A push subscription on a server, read like a local one.
-
-    When the connection drops and comes back, the subscription is made again; the messages
-    published in between count as ``missed`` (or ``missed_unknown``, if the channel began a new
-    life), and offsets skipped while subscribed (the server's overflow policy) as ``dropped``.
-    """
-
-    def __init__(
-        self, channel: RemotePushChannel[T], buffer_size: int, overflow: int, window: int
-    ) -> None:
-        remote = channel._remote
-        self._channel = channel
-        self._remote = remote
-        self._buffer_size = buffer_size
-        self._overflow = overflow
-        self._window = window
-        self._buffer: deque[WireMessage] = deque()
-        self._waiting: anyio.Event | None = None
-        self._confirmed = False
-        self._refusal: BaseException | None = None
-        self._ended: DeliveryError | None = None
-        self._closed = False
-        self._delivered = 0
-        self._dropped = 0
-        self._missed = 0
-        self._missed_unknown = 0
-        self._expected: int | None = None  # the offset the next pushed message should have
-        self.epoch: int | None = None  # the channel's life, once the server confirmed
-        self._consumed = 0  # since the last CREDIT
-        self._budget = COOPERATIVE_BUDGET
-        self._decode = remote.codec.decode
-        self.number = remote._number()
-        channel._subscribers.add(self)
-        remote._add_subscription(self)  # sent now, or when the connection comes back
-
-    @property
-    def subscribed(self) -> bool:
-        """True while the server has the subscription on the current connection (False while
-        the connection is being made again, until the server confirms it anew)."""
-        return self._confirmed
-
-    def _request(self, number: int) -> Event:
-        name = self._channel.name
-        return Subscribe(number, self.number, name, self._buffer_size, self._overflow, self._window)
-
-    def _answer(self, reply: Event | None, error: BaseException | None) -> None:
-        """The server's answer to SUBSCRIBE (or the connection's end before it)."""
-        if isinstance(reply, Subscribed):
-            if self.epoch is not None and reply.epoch != self.epoch:
-                self._missed_unknown += 1  # a new life of the channel: offsets start anew
-            elif self._expected is not None and reply.head > self._expected:
-                self._missed += reply.head - self._expected  # published while disconnected
-            self.epoch, self._expected = reply.epoch or None, reply.head
-            self._confirmed = True
-        elif not isinstance(error, ConnectionLost):  # a refusal (a drop: made again later)
-            self._refusal = error
-        self._wake()
-
-    def _disconnected(self) -> None:
-        self._confirmed = False
-        self._consumed = 0  # the next subscription starts with a full window
-
-    async def wait_subscribed(self) -> None:
-        """Wait until the server confirms the subscription (raises its refusal, if any)."""
-        try:
-            while not self._confirmed:
-                self._raise_if_over()
-                if self._waiting is None:
-                    self._waiting = anyio.Event()
-                await self._waiting.wait()
-        except BaseException:
-            # Refused, failed, or given up waiting (cancelled). UNSUBSCRIBE follows SUBSCRIBE on
-            # the wire, so a subscription the server makes anyway ends at once; one it refused
-            # is unknown to it, and it ignores the request.
-            with anyio.CancelScope(shield=True):
-                await self.aclose()
-            raise
-
-    def _raise_if_over(self) -> None:
-        if self._refusal is not None:
-            raise self._refusal
-        if self._closed:
-            raise ChannelClosed("this subscription is closed")
-        if self._ended is not None:
-            raise self._ended
-
-    async def __aenter__(self) -> Self:
-        await self.wait_subscribed()
-        return self
-
-    def _deliver(self, messages: tuple[WireMessage, ...]) -> None:
-        expected = self._expected
-        end = messages[-1].offset + 1
-        if expected is not None:  # offsets skipped: messages the policy dropped for it
-            self._dropped += end - expected - len(messages)
-        self._expected = end
-        self._buffer.extend(messages)
-        self._wake()
-
-    def _end(self, reason: EndReason) -> None:
-        if reason is EndReason.SLOW_CONSUMER:
-            self._ended = SlowConsumer("disconnected by the server: its buffer overflowed")
-        elif reason is EndReason.MESSAGE_TOO_LARGE:
-            self._ended = RemoteError(
-                ErrorCode.MESSAGE_TOO_LARGE,
-                "the next message is larger than this connection's max_frame_size allows",
-            )
-        elif reason is EndReason.CHANNEL_CLOSED:
-            self._ended = ChannelClosed("the channel is closed")
-        else:
-            self._ended = ChannelClosed("this subscription is closed")
-        self._wake()
-
-    def _fail(self, error: DeliveryError) -> None:
-        if self._ended is None:
-            self._ended = error
-        self._wake()
-
-    def _wake(self) -> None:
-        if self._waiting is not None:
-            self._waiting.set()
-            self._waiting = None
-
-    async def receive(self) -> Message[T]:
-        """The next message; ChannelClosed at the end, SlowConsumer if the server cut it off."""
-        self._budget -= 1
-        if not self._budget:
-            self._budget = COOPERATIVE_BUDGET
-            await checkpoint()
-        buffer = self._buffer
-        while not buffer:
-            self._raise_if_over()
-            if self._waiting is None:
-                self._waiting = anyio.Event()
-            await self._waiting.wait()
-        offset, published_at, size, data = buffer.popleft()
-        self._delivered += 1
-        self._consumed += 1
-        if self._consumed * 2 >= self._window and self._ended is None:
-            self._remote._send(Credit(self.number, self._consumed))
-            self._consumed = 0
-        try:
-            payload = self._decode(data)
-        except ValueError as error:
-            message = f"cannot decode a payload: {error}"
-            raise ProtocolError(ErrorCode.BAD_PAYLOAD, message) from None
-        return make_message(offset, payload, size, published_at)
-
-    async def aclose(self) -> None:
-        """Unsubscribe on the server; messages not yet received are discarded."""
-        if self._closed:
-            return
-        self._closed = True
-        self._buffer.clear()
-        self._channel._retire(self)
-        if self._remote._drop_subscription(self):
-            self._remote._send(Unsubscribe(self.number))
-        self._wake()
-
-    def statistics(self) -> SubscriberStatistics:
-        return SubscriberStatistics(
-            delivered=self._delivered,
-            dropped=self._dropped,
-            missed=self._missed,
-            missed_unknown=self._missed_unknown,
-            lag=len(self._buffer),
         )
 
 
@@ -486,7 +305,7 @@ class RemoteLongPollChannel(RemotePollChannel[T]):
         return RemoteLongPollSubscriber(self, start, fetch, None)
 
 
-class RemotePollSubscriber(CursorSubscriber[T]):
+class RemotePollSubscriber(RemoteCursorSubscriber[T]):
     """Polls a server channel with its own cursor; read like a local ``PollSubscriber``."""
 
     def __init__(
@@ -496,35 +315,27 @@ class RemotePollSubscriber(CursorSubscriber[T]):
         fetch: Callable[[int | Start, int | None], Awaitable[Batch[T]]],
         poll_interval: float | None,
     ) -> None:
-        super().__init__(start)
+        super().__init__(start, poll_interval)
         self._channel = channel
         self._fetch_from = fetch
-        self.poll_interval = poll_interval
         channel._subscribers.add(self)
 
-    async def __aenter__(self) -> Self:
-        """Fix a LATEST start now, so that the subscription sees everything from this point."""
-        if self._cursor is LATEST:
-            batch = await self._channel._remote._request(
-                lambda n: Poll(n, self._channel.name, LATEST_CURSOR, 1, 1)
-            )
-            assert isinstance(batch, WireBatch)
-            self._cursor, self._epoch = batch.cursor, batch.epoch or None
-        return self
+    async def _head(self) -> tuple[int, int | None]:
+        batch = await self._channel._remote._request(
+            lambda n: Poll(n, self._channel.name, LATEST_CURSOR, 1, 1)
+        )
+        assert isinstance(batch, WireBatch)
+        return batch.cursor, batch.epoch or None
 
-    async def _fetch(self) -> Batch[T]:
-        while True:
-            try:
-                return await self._fetch_from(self._cursor, self._epoch)
-            except ConnectionLost:
-                if not self._channel._remote._coming_back:
-                    raise
-                # The connection is being made again: ask again from the same cursor (the
-                # request waits for the connection), so nothing is lost or read twice.
+    async def _request(self) -> Batch[T]:
+        return await self._fetch_from(self._cursor, self._epoch)
 
-    async def _idle(self) -> None:
-        if self.poll_interval is not None:
-            await anyio.sleep(self.poll_interval)
+    def _pauses(self) -> Iterator[float]:
+        # The connection's own Reconnect policy brings it back, and a request waits for it:
+        # ask again at once while it may still come back.
+        remote = self._channel._remote
+        while remote._coming_back:
+            yield 0.0
 
     def _unsubscribed(self) -> None:
         self._channel._retire(self)
