@@ -23,11 +23,9 @@ from .._common import AsyncCloseable
 from .._core import (
     Batch,
     Message,
-    Release,
     check_count,
     check_optional_seconds,
     count_validator,
-    make_message,
     seconds_validator,
 )
 from .._defaults import (
@@ -39,16 +37,16 @@ from .._defaults import (
     DEFAULT_RECONNECT_DELAY,
     DEFAULT_WRITE_BUFFER_SIZE,
 )
-from .._exceptions import ChannelClosed, ConnectionLost, DeliveryError, ProtocolError, RemoteError
+from .._exceptions import ConnectionLost, DeliveryError, ProtocolError, RemoteError
 from .._wire import Batch as WireBatch
 from .._wire import (
     Cancel,
-    ClientProtocol,
+    ClientConnection,
     Close,
     Codec,
+    ConnectionEnded,
     End,
     Error,
-    ErrorCode,
     Event,
     JsonCodec,
     Keepalive,
@@ -59,6 +57,7 @@ from .._wire import (
     WireMessage,
     encode,
 )
+from .._wire._translate import batch_from_wire, error_for, messages_from_wire
 from ._server import STREAM_ENDED, check_codec
 from ._writer import FrameWriter
 
@@ -75,7 +74,6 @@ __all__ = ["Reconnect", "Remote", "connect", "connect_tcp", "connect_unix"]
 _KEEPALIVE = encode(Keepalive())
 #: Seconds ``Remote.aclose`` waits for the server to finish after CLOSE before cutting the stream.
 _GOODBYE_TIMEOUT = 5.0
-_RELEASES = {1: Release.MIN_MESSAGES, 2: Release.MIN_BYTES, 3: Release.MAX_WAIT, 4: Release.CLOSED}
 
 
 def _fraction(_instance: object, attribute: Any, value: object) -> None:
@@ -147,11 +145,14 @@ class _Pending:
 
 
 class _Link:
-    """One wire connection: its stream, protocol state, writer, and what ended it."""
+    """One wire connection: its stream, its state (a sans-IO ``ClientConnection``), its writer,
+    and what ended it."""
 
-    def __init__(self, stream: ByteStream, protocol: ClientProtocol, writer: FrameWriter) -> None:
+    def __init__(
+        self, stream: ByteStream, connection: ClientConnection, writer: FrameWriter
+    ) -> None:
         self.stream = stream
-        self.protocol = protocol
+        self.connection = connection
         self.writer = writer
         self.last_heard = anyio.current_time()
         self.welcomed = False
@@ -161,15 +162,6 @@ class _Link:
     def end(self, failure: DeliveryError) -> None:
         if self.failure is None:
             self.failure = failure
-
-
-def _error_for(event: Error) -> DeliveryError | ValueError:
-    """The exception a local channel would raise for the same refusal."""
-    if event.code is ErrorCode.CHANNEL_CLOSED:
-        return ChannelClosed(event.message)
-    if event.code is ErrorCode.BAD_ARGUMENT:
-        return ValueError(event.message)
-    return RemoteError(event.code, event.message)
 
 
 class Remote(AsyncCloseable):
@@ -198,7 +190,7 @@ class Remote(AsyncCloseable):
         self._open_stream = open_stream
         self.codec: Codec[Any] = check_codec(codec or JsonCodec())
         self._max_frame_size = check_count("max_frame_size", max_frame_size)
-        ClientProtocol(self._max_frame_size)  # checks the size now, not at the first connection
+        ClientConnection(self._max_frame_size)  # checks the size now, not at the first connection
         self._keepalive = check_optional_seconds("keepalive_interval", keepalive_interval)
         self._keepalive_misses = check_count("keepalive_misses", keepalive_misses)
         self._write_buffer_size = check_count("write_buffer_size", write_buffer_size)
@@ -248,7 +240,7 @@ class Remote(AsyncCloseable):
         link, task_group = self._link, self._task_group
         if link is not None:
             with contextlib.suppress(ConnectionLost):
-                link.writer.write(link.protocol.send(Close()))
+                link.writer.write(link.connection.send(Close()))
             link.writer.finish()
         self._fail(ConnectionLost("the connection was closed"))
         if task_group is not None:
@@ -317,15 +309,15 @@ class Remote(AsyncCloseable):
         return iter(()) if self.reconnect is None else self.reconnect.delays(self._rng)
 
     def _link_on(self, stream: ByteStream) -> _Link:
-        protocol = ClientProtocol(self._max_frame_size)
+        connection = ClientConnection(self._max_frame_size)
         writer = FrameWriter(
             stream,
             high_water=self._write_buffer_size,
             keepalive=self._keepalive,
             keepalive_frame=_KEEPALIVE,
         )
-        writer.write(protocol.hello())
-        return _Link(stream, protocol, writer)
+        writer.write(connection.hello())
+        return _Link(stream, connection, writer)
 
     async def _run(self, link: _Link, task_status: anyio.abc.TaskStatus[None] | None) -> None:
         """Run one connection until it ends (``link.failure`` says why)."""
@@ -364,18 +356,24 @@ class Remote(AsyncCloseable):
                 return
 
     async def _read(self, link: _Link, task_status: anyio.abc.TaskStatus[None] | None) -> None:
-        protocol = link.protocol
+        connection = link.connection
         try:
             while True:
-                data = await link.stream.receive()
+                try:
+                    data = await link.stream.receive()
+                except STREAM_ENDED:
+                    data = b""  # the end of the stream, to the connection object an event
                 link.last_heard = anyio.current_time()
                 link.bytes_read += len(data)
-                protocol.receive_data(data)
-                while (event := protocol.next_event()) is not None:
+                connection.receive_data(data)
+                while (event := connection.next_event()) is not None:
                     if isinstance(event, Welcome):
                         self._welcome(link, task_status)
                     elif isinstance(event, Close):
                         link.end(ConnectionLost("the server is going away"))
+                        return
+                    elif isinstance(event, ConnectionEnded):
+                        link.end(ConnectionLost("the server closed the connection"))
                         return
                     elif isinstance(event, Error) and event.request == 0:
                         link.end(RemoteError(event.code, event.message))
@@ -384,10 +382,8 @@ class Remote(AsyncCloseable):
                         self._dispatch(event)
         except ProtocolError as error:
             with contextlib.suppress(ConnectionLost):
-                link.writer.write(encode(Error(0, error.code, str(error))))
+                link.writer.write(connection.send(Error(0, error.code, str(error))))
             link.end(error)
-        except STREAM_ENDED:
-            link.end(ConnectionLost("the server closed the connection"))
 
     def _welcome(self, link: _Link, task_status: anyio.abc.TaskStatus[None] | None) -> None:
         link.welcomed = True
@@ -412,7 +408,7 @@ class Remote(AsyncCloseable):
             if ended is not None:
                 ended._end(event.reason)
         elif isinstance(event, Error):
-            self._resolve(event.request, None, _error_for(event))
+            self._resolve(event.request, None, error_for(event.code, event.message))
 
     def _resolve(self, number: int, reply: Event | None, error: Any) -> None:
         pending = self._pending.pop(number, None)
@@ -476,14 +472,14 @@ class Remote(AsyncCloseable):
         link = self._link
         if link is not None:
             with contextlib.suppress(ConnectionLost):
-                link.writer.write(link.protocol.send(event))
+                link.writer.write(link.connection.send(event))
 
     async def _request(self, make: Callable[[int], Event]) -> Event:
         link = await self._usable_link()
         number = self._number()
         pending = self._pending[number] = _Pending(number)
         try:
-            link.writer.write(link.protocol.send(make(number)))
+            link.writer.write(link.connection.send(make(number)))
         except ConnectionLost:
             del self._pending[number]
             raise
@@ -519,30 +515,11 @@ class Remote(AsyncCloseable):
         return self._subscriptions.pop(subscription.number, None) is not None
 
     def _decode(self, messages: tuple[WireMessage, ...]) -> tuple[Message[Any], ...]:
-        decode = self.codec.decode
-        try:
-            return tuple(
-                [
-                    make_message(offset, decode(data), size, at)
-                    for offset, at, size, data in messages
-                ]
-            )
-        except ValueError as error:
-            raise ProtocolError(
-                ErrorCode.BAD_PAYLOAD, f"cannot decode a payload: {error}"
-            ) from None
+        return messages_from_wire(messages, self.codec.decode)
 
     def _batch(self, reply: Event) -> Batch[Any]:
         assert isinstance(reply, WireBatch)
-        return Batch(
-            self._decode(reply.messages),
-            reply.cursor,
-            reply.missed,
-            reply.closed,
-            _RELEASES.get(reply.reason),
-            reply.epoch,
-            reply.missed_unknown,
-        )
+        return batch_from_wire(reply, self.codec.decode)
 
     # -- channels --------------------------------------------------------------------------------
 

@@ -18,9 +18,6 @@ from anyio.streams.tls import TLSListener
 
 from .._common import publish_at_once
 from .._core import (
-    EARLIEST,
-    LATEST,
-    MAX_EPOCH,
     UNSET,
     Batch,
     Batching,
@@ -48,14 +45,11 @@ from .._exceptions import ChannelClosed, ConnectionLost, ProtocolError, SlowCons
 from .._protocols import ServedLog, ServedLongPoll, ServedSubscription
 from .._serving import Served, ServedChannels, batching_with, fixed_cursor
 from .._wire import (
-    DEFAULT,
-    EARLIEST_CURSOR,
-    LATEST_CURSOR,
     MIN_FRAME_SIZE,
-    NO_LIMIT,
     Cancel,
     Close,
     Codec,
+    ConnectionEnded,
     Credit,
     End,
     EndReason,
@@ -69,31 +63,28 @@ from .._wire import (
     Poll,
     Publish,
     Published,
-    ServerProtocol,
+    ServerConnection,
     State,
     Subscribe,
     Subscribed,
     Unsubscribe,
     batch_flags,
     encode,
-    encode_batch,
-    encode_push,
+)
+from .._wire._translate import (
+    RequestRefused,
+    cursor_from_wire,
+    end_reason,
+    epoch_from_wire,
+    overflow_from_wire,
+    release_code,
+    setting_from_wire,
 )
 from ._writer import FrameWriter
 
 __all__ = ["ServerLimits", "serve", "serve_listener", "serve_tcp", "serve_unix"]
 
-_OVERFLOWS = {
-    1: Overflow.BLOCK,
-    2: Overflow.DROP_OLDEST,
-    3: Overflow.DROP_NEWEST,
-    4: Overflow.DISCONNECT,
-}
-_RELEASES = {None: 0, "min_messages": 1, "min_bytes": 2, "max_wait": 3, "closed": 4}
 _log = logging.getLogger("deliverymodes.server")
-# Room left in a frame for everything but payloads: a message's payload may be at most
-# ``max_frame_size - FRAME_OVERHEAD`` bytes, so that it fits a PUSH or BATCH frame alone.
-FRAME_OVERHEAD = 64
 # Bytes of a frame's length field's count before its messages: the kind byte, the frame's own
 # fields and the message count; and bytes of each message's header.
 _BATCH_HEAD = 1 + 22 + 4
@@ -101,7 +92,6 @@ _PUSH_HEAD = 1 + 4 + 4
 _ENTRY = 24
 _DATA = itemgetter(3)
 _KEEPALIVE = encode(Keepalive())
-_CLOSE = encode(Close())
 #: What receiving from a stream raises when the peer is gone.
 STREAM_ENDED = (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError, OSError)
 _BATCHING_FIELDS = ("min_messages", "min_bytes", "max_wait", "max_messages", "max_bytes")
@@ -171,15 +161,7 @@ class _PayloadCache:
         return data
 
 
-class _RequestError(Exception):
-    """A request that gets an ERROR frame; the connection goes on."""
-
-    def __init__(self, code: ErrorCode, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-class _TooLarge(_RequestError):
+class _TooLarge(RequestRefused):
     def __init__(self, offset: int, needed: int, limit: int) -> None:
         super().__init__(
             ErrorCode.MESSAGE_TOO_LARGE,
@@ -225,44 +207,11 @@ class _Fitter:
             try:
                 self._cache.encoded(message)
             except Exception as error:
-                raise _RequestError(
+                raise RequestRefused(
                     ErrorCode.INTERNAL,
                     f"the server cannot encode the message at offset {message.offset}: {error}",
                 ) from None
         return self._cache.wire_messages(messages)
-
-
-def _epoch(value: int) -> int | None:
-    """A request's epoch: 0 for none."""
-    if value > MAX_EPOCH:
-        message = f"epoch must be <= {MAX_EPOCH} (2**53 - 1), got {value}"
-        raise _RequestError(ErrorCode.BAD_ARGUMENT, message)
-    return value or None
-
-
-def _cursor(value: int) -> int | Start:
-    if value == EARLIEST_CURSOR:
-        return EARLIEST
-    if value == LATEST_CURSOR:
-        return LATEST
-    if value < 0:
-        message = f"cursor must be an offset >= 0, -1 (EARLIEST) or -2 (LATEST), got {value}"
-        raise _RequestError(ErrorCode.BAD_ARGUMENT, message)
-    return value
-
-
-def _setting(
-    name: str, value: int, default: object, *, minimum: int = 1, no_limit: bool = True
-) -> Any:
-    """A setting field's value: ``default`` for -1, None ("no limit") for -2 where allowed."""
-    if value == DEFAULT:
-        return default
-    if value == NO_LIMIT and no_limit:
-        return None
-    if value < minimum:
-        allowed = f">= {minimum}, -1 (the default)" + (" or -2 (no limit)" if no_limit else "")
-        raise _RequestError(ErrorCode.BAD_ARGUMENT, f"{name} must be {allowed}, got {value}")
-    return value
 
 
 def _quoted(name: str) -> str:
@@ -330,7 +279,11 @@ class _Connection:
         self._codec = codec
         self._limits = limits
         self._cache = cache
-        self._protocol = ServerProtocol(limits.max_frame_size)
+        self._wire = ServerConnection(
+            max_frame_size=limits.max_frame_size,
+            max_subscriptions=limits.max_subscriptions,
+            max_waiting_polls=limits.max_waiting_polls,
+        )
         self._writer = FrameWriter(
             stream,
             high_water=limits.write_buffer_size,
@@ -406,24 +359,28 @@ class _Connection:
         frames: list[bytes] = []
         if self._publishing is not None:
             withdrawn = Error(self._publishing, ErrorCode.CANCELLED, "the server is going away")
-            frames.append(encode(withdrawn))
+            frames.append(self._wire.send(withdrawn))
         for request, waiting in list(self._waiting.items()):
             fitter = self._fitter()
             try:
                 frames.append(self._batch_frame(request, waiting.answer_at_once(fitter), fitter))
-            except _RequestError as error:
-                frames.append(encode(Error(request, error.code, str(error))))
+            except RequestRefused as error:
+                frames.append(self._wire.send(Error(request, error.code, str(error))))
             except anyio.WouldBlock:  # the channel cannot answer without awaiting
-                frames.append(encode(Error(request, ErrorCode.CANCELLED, "going away")))
+                frames.append(self._wire.send(Error(request, ErrorCode.CANCELLED, "going away")))
         self._waiting.clear()
-        frames += [encode(End(number, EndReason.UNSUBSCRIBED)) for number in self._subscriptions]
-        frames.append(_CLOSE)
+        ended = [End(number, EndReason.UNSUBSCRIBED) for number in self._subscriptions]
+        frames += [self._wire.send(end) for end in ended]
+        frames.append(self._wire.send(Close()))
         return b"".join(frames)
 
     async def _receive(self) -> bytes:
+        """The next bytes from the client; ``b""`` once its stream ended or broke."""
         self._receiving = True
         try:
             data = await self._stream.receive()
+        except STREAM_ENDED:
+            return b""
         finally:
             self._receiving = False
         self._last_heard = anyio.current_time()
@@ -437,7 +394,7 @@ class _Connection:
         limit = interval * self._limits.keepalive_misses
         while True:
             await anyio.sleep_until(self._last_heard + limit)
-            if not self._receiving or self._protocol.state is State.HANDSHAKE:
+            if not self._receiving or self._wire.state is State.HANDSHAKE:
                 # Busy, or not reading: no judgement (before HELLO, the handshake timeout is).
                 self._last_heard = anyio.current_time()
                 continue
@@ -448,7 +405,7 @@ class _Connection:
 
     async def _expect_hello(self) -> None:
         await anyio.sleep(self._limits.handshake_timeout)
-        if self._protocol.state is State.HANDSHAKE:
+        if self._wire.state is State.HANDSHAKE:
             timeout = self._limits.handshake_timeout
             self._fail(ErrorCode.PROTOCOL_VIOLATION, f"no HELLO within {timeout:g} s")
 
@@ -462,7 +419,7 @@ class _Connection:
 
     def _send(self, event: Event) -> None:
         """Queue ``event`` for the writer task (from any task)."""
-        self._writer.write(self._protocol.send(event))
+        self._writer.write(self._wire.send(event))
 
     def _reply(self, frame: bytes) -> None:
         """Keep ``frame``, an answer made by the reader task, for its next direct write."""
@@ -493,18 +450,16 @@ class _Connection:
         return event
 
     async def _read(self, work: anyio.abc.TaskGroup) -> None:
-        protocol, writer, limit = self._protocol, self._writer, self._limits.write_buffer_size
+        connection, writer, limit = self._wire, self._writer, self._limits.write_buffer_size
         while True:
             try:
-                event = self._next_event() if self._ahead else protocol.next_event()
+                event = self._next_event() if self._ahead else connection.next_event()
                 if event is None:
                     await self._flush_replies()  # the answers to one read, in one write
-                    try:
-                        data = await self._receive()
-                    except STREAM_ENDED:
-                        return
-                    protocol.receive_data(data)
+                    connection.receive_data(await self._receive())
                     continue
+                if isinstance(event, ConnectionEnded):
+                    return
                 if isinstance(event, Close):
                     await self._flush_replies()
                     self._close_received = True
@@ -531,10 +486,13 @@ class _Connection:
         """Go on reading while a publish waits, so that the client's end of stream and a CANCEL
         of ``request`` are seen. Returns when either comes; events read meanwhile are kept in
         order for later. Stops reading after ``max_frame_size`` bytes, or at CLOSE."""
-        protocol = self._protocol
+        connection = self._wire
         while True:
             try:
-                while (event := protocol.next_event()) is not None:
+                while (event := connection.next_event()) is not None:
+                    if isinstance(event, ConnectionEnded):
+                        self._gone = True
+                        return
                     if isinstance(event, Cancel) and event.request == request:
                         return
                     self._ahead.append(event)
@@ -548,24 +506,15 @@ class _Connection:
                 await anyio.sleep_forever()
             if self._ahead_bytes >= self._limits.max_frame_size:
                 await anyio.sleep_forever()  # enough read ahead: wait for the publish
-            try:
-                data = await self._receive()
-            except STREAM_ENDED:
-                self._gone = True
-                return
+            data = await self._receive()
             self._ahead_bytes += len(data)
-            protocol.receive_data(data)
+            connection.receive_data(data)
 
     async def _handle(self, event: Event, work: anyio.abc.TaskGroup) -> None:
         request = getattr(event, "request", 0)
-        if request in self._waiting and not isinstance(event, Cancel):
-            raise ProtocolError(
-                ErrorCode.PROTOCOL_VIOLATION,
-                f"request number {request} is in use by a long poll still waiting",
-            )
         try:
             if isinstance(event, Hello):
-                self._reply(self._protocol.welcome())
+                self._reply(self._wire.welcome())
                 self._writer.keepalive_armed = True
             elif isinstance(event, Publish):
                 await self._publish(event)
@@ -582,8 +531,8 @@ class _Connection:
             elif isinstance(event, Cancel):
                 self._cancel(event.request)
             # KEEPALIVE needs no answer.
-        except _RequestError as error:
-            self._reply(self._protocol.send(Error(request, error.code, str(error))))
+        except RequestRefused as error:
+            self._reply(self._wire.send(Error(request, error.code, str(error))))
         except (ProtocolError, ConnectionLost):
             raise
         except Exception as error:  # a payload the codec cannot encode, a channel that failed
@@ -594,11 +543,11 @@ class _Connection:
         served = self._channels.get(name)
         if served is None:
             message = f"no channel named {_quoted(name)}"
-            raise _RequestError(ErrorCode.UNKNOWN_CHANNEL, message)
+            raise RequestRefused(ErrorCode.UNKNOWN_CHANNEL, message)
         return served
 
     def _fitter(self) -> _Fitter:
-        return _Fitter(self._cache, self._protocol.peer_max_frame_size)
+        return _Fitter(self._cache, self._wire.peer_max_frame_size)
 
     # -- publishing ------------------------------------------------------------------------------
 
@@ -606,32 +555,28 @@ class _Connection:
         channel = self._channel(event.channel).channel
         publish = getattr(channel, "publish", None)
         if publish is None:
-            raise _RequestError(
+            raise RequestRefused(
                 ErrorCode.UNSUPPORTED, f"{_quoted(event.channel)} takes no publishes"
             )
-        limit = self._limits.max_frame_size - FRAME_OVERHEAD
-        if len(event.data) > limit:
-            raise _RequestError(
-                ErrorCode.BAD_ARGUMENT, f"payload of {len(event.data)} bytes exceeds {limit}"
-            )
+        self._wire.check(event)
         try:
             payload = self._codec.decode(event.data)
         except Exception as error:  # codecs refuse with ValueError; any failure is a refusal
-            raise _RequestError(ErrorCode.BAD_PAYLOAD, f"cannot decode payload: {error}") from None
+            raise RequestRefused(ErrorCode.BAD_PAYLOAD, f"cannot decode payload: {error}") from None
         try:
             message = publish_at_once(channel, payload)
             if message is None:
                 message = await self._publish_waiting(publish, payload, event.request)
                 if message is None:
                     if not self._gone:  # withdrawn by CANCEL (else nobody is left to tell)
-                        raise _RequestError(ErrorCode.CANCELLED, "the publish was withdrawn")
+                        raise RequestRefused(ErrorCode.CANCELLED, "the publish was withdrawn")
                     return
         except ChannelClosed:
-            raise _RequestError(ErrorCode.CHANNEL_CLOSED, "the channel is closed") from None
+            raise RequestRefused(ErrorCode.CHANNEL_CLOSED, "the channel is closed") from None
         except (TypeError, ValueError) as error:
-            raise _RequestError(ErrorCode.BAD_PAYLOAD, str(error)) from None
+            raise RequestRefused(ErrorCode.BAD_PAYLOAD, str(error)) from None
         published = Published(event.request, message.offset, message.size, message.published_at)
-        self._reply(self._protocol.send(published))
+        self._reply(self._wire.send(published))
 
     async def _publish_waiting(
         self, publish: Callable[[Any], Awaitable[Message[Any]]], payload: Any, request: int
@@ -668,7 +613,7 @@ class _Connection:
     def _log_channel(self, name: str) -> ServedLog[Any]:
         log = self._channel(name).log
         if log is None:
-            raise _RequestError(ErrorCode.UNSUPPORTED, f"{_quoted(name)} keeps no history to poll")
+            raise RequestRefused(ErrorCode.UNSUPPORTED, f"{_quoted(name)} keeps no history to poll")
         return log
 
     async def _poll(self, event: Poll) -> None:
@@ -676,62 +621,58 @@ class _Connection:
         fitter = self._fitter()
         try:
             batch = await channel.serve_poll(
-                _cursor(event.cursor),
-                epoch=_epoch(event.epoch),
-                max_messages=_setting(
+                cursor_from_wire(event.cursor),
+                epoch=epoch_from_wire(event.epoch),
+                max_messages=setting_from_wire(
                     "max_messages", event.max_messages, DEFAULT_MAX_BATCH_MESSAGES
                 ),
-                max_bytes=_setting("max_bytes", event.max_bytes, DEFAULT_MAX_BATCH_BYTES),
+                max_bytes=setting_from_wire("max_bytes", event.max_bytes, DEFAULT_MAX_BATCH_BYTES),
                 fit=fitter,
             )
         except (TypeError, ValueError) as error:
-            raise _RequestError(ErrorCode.BAD_ARGUMENT, str(error)) from None
+            raise RequestRefused(ErrorCode.BAD_ARGUMENT, str(error)) from None
         self._reply(self._batch_frame(event.request, batch, fitter))
 
     def _batch_frame(self, request: int, batch: Batch[Any], fitter: _Fitter) -> bytes:
-        reason = _RELEASES[None if batch.reason is None else batch.reason.value]
+        reason = release_code(batch.reason)
         flags = batch_flags(batch.closed, batch.missed_unknown)
         head = (request, batch.epoch, batch.cursor, batch.missed, flags, reason)
-        return encode_batch(head, fitter.wire if batch.messages else [])
+        return self._wire.batch(head, fitter.wire if batch.messages else [])
 
     def _start_long_poll(self, event: LongPoll, work: anyio.abc.TaskGroup) -> None:
         channel = self._channel(event.channel).long_poll
         if channel is None:
-            raise _RequestError(
+            raise RequestRefused(
                 ErrorCode.UNSUPPORTED, f"{_quoted(event.channel)} is not a long-poll channel"
             )
         limit = self._limits.max_long_poll_wait
-        asked = _setting("max_wait_ms", event.max_wait_ms, UNSET, minimum=0)
+        asked = setting_from_wire("max_wait_ms", event.max_wait_ms, UNSET, minimum=0)
         wait = channel.batching.max_wait if asked is UNSET else asked and asked / 1000
         settings = (
-            _setting("min_messages", event.min_messages, UNSET, no_limit=False),
-            _setting("min_bytes", event.min_bytes, UNSET, minimum=0),
+            setting_from_wire("min_messages", event.min_messages, UNSET, no_limit=False),
+            setting_from_wire("min_bytes", event.min_bytes, UNSET, minimum=0),
             limit if wait is None else min(wait, limit),
-            _setting("max_messages", event.max_messages, UNSET),
-            _setting("max_bytes", event.max_bytes, UNSET),
+            setting_from_wire("max_messages", event.max_messages, UNSET),
+            setting_from_wire("max_bytes", event.max_bytes, UNSET),
         )
         fitter = self._fitter()
-        epoch = _epoch(event.epoch)
+        epoch = epoch_from_wire(event.epoch)
         try:  # check everything now, so that a bad request is answered at once
             batching = batching_with(
                 channel.batching, **dict(zip(_BATCHING_FIELDS, settings, strict=True))
             )
-            cursor = fixed_cursor(channel, _cursor(event.cursor))
+            cursor = fixed_cursor(channel, cursor_from_wire(event.cursor))
             ready = channel.serve_long_poll_nowait(
                 cursor, epoch=epoch, batching=batching, fit=fitter
             )
         except anyio.WouldBlock:
             ready = None
         except (TypeError, ValueError) as error:
-            raise _RequestError(ErrorCode.BAD_ARGUMENT, str(error)) from None
+            raise RequestRefused(ErrorCode.BAD_ARGUMENT, str(error)) from None
         if ready is not None:  # no need for a task: answer at once
             self._reply(self._batch_frame(event.request, ready, fitter))
             return
-        if len(self._waiting) >= self._limits.max_waiting_polls:
-            raise _RequestError(
-                ErrorCode.TOO_MANY_REQUESTS,
-                f"{len(self._waiting)} long polls are already waiting on this connection",
-            )
+        self._wire.hold(event.request)
         waiting = self._waiting[event.request] = _WaitingPoll(channel, cursor, epoch, batching)
         work.start_soon(self._long_poll, event.request, waiting)
 
@@ -746,8 +687,8 @@ class _Connection:
             if batch is None:  # to be answered now (CLOSE, or a fault after it)
                 batch = await waiting.answer_now(fitter)
             frame = self._batch_frame(request, batch, fitter)
-        except _RequestError as error:  # too large for the client, or not encodable
-            frame = self._protocol.send(Error(request, error.code, str(error)))
+        except RequestRefused as error:  # too large for the client, or not encodable
+            frame = self._wire.send(Error(request, error.code, str(error)))
         except Exception as error:
             _log.exception("a long poll failed")
             self._fail(ErrorCode.INTERNAL, f"the server failed: {error!r}")
@@ -763,7 +704,7 @@ class _Connection:
         waiting = self._waiting.pop(request, None)
         if waiting is not None:  # else answered already (or unknown): nothing to do
             waiting.scope.cancel()
-            self._reply(self._protocol.send(Error(request, ErrorCode.CANCELLED, "withdrawn")))
+            self._reply(self._wire.send(Error(request, ErrorCode.CANCELLED, "withdrawn")))
 
     def _wind_down(self) -> None:
         """After CLOSE: answer the waiting long polls now, end the subscriptions."""
@@ -775,47 +716,34 @@ class _Connection:
 
     def _subscribe(self, event: Subscribe, work: anyio.abc.TaskGroup) -> None:
         channel = self._channel(event.channel).push
-        if event.subscription in self._subscriptions:
-            raise _RequestError(
-                ErrorCode.BAD_ARGUMENT, f"subscription {event.subscription} is already open"
-            )
-        if len(self._subscriptions) >= self._limits.max_subscriptions:
-            raise _RequestError(
-                ErrorCode.TOO_MANY_SUBSCRIPTIONS,
-                f"this connection already has {len(self._subscriptions)} subscriptions",
-            )
-        if event.window < 1:
-            raise _RequestError(ErrorCode.BAD_ARGUMENT, "window must be >= 1")
+        self._wire.check(event)
         if channel is None:
-            raise _RequestError(
+            raise RequestRefused(
                 ErrorCode.UNSUPPORTED, f"{_quoted(event.channel)} is not a push channel"
             )
-        if event.overflow and event.overflow not in _OVERFLOWS:
-            raise _RequestError(ErrorCode.BAD_ARGUMENT, f"unknown overflow {event.overflow}")
+        overflow = overflow_from_wire(event.overflow)
         largest = max(self._limits.max_buffer_size, channel.buffer_size)
         if event.buffer_size > largest:
             message = f"buffer_size may be at most {largest} here, got {event.buffer_size}"
-            raise _RequestError(ErrorCode.BAD_ARGUMENT, message)
-        blocks = _OVERFLOWS.get(event.overflow) is Overflow.BLOCK
+            raise RequestRefused(ErrorCode.BAD_ARGUMENT, message)
+        blocks = overflow is Overflow.BLOCK
         if blocks and channel.overflow is not Overflow.BLOCK:
-            raise _RequestError(
+            raise RequestRefused(
                 ErrorCode.BAD_ARGUMENT,
                 "overflow BLOCK holds back the publisher: only a channel that blocks takes it",
             )
         head = channel.head  # the first offset the subscription can receive
-        subscriber = channel.subscribe(
-            buffer_size=event.buffer_size or None, overflow=_OVERFLOWS.get(event.overflow)
-        )
-        subscription = _Subscription(event.subscription, subscriber, event.window)
+        subscriber = channel.subscribe(buffer_size=event.buffer_size or None, overflow=overflow)
+        subscription = _Subscription(event.subscription, subscriber)
         self._subscriptions[event.subscription] = subscription
         subscribed = Subscribed(event.request, event.subscription, channel.epoch, head)
-        self._reply(self._protocol.send(subscribed))
+        self._reply(self._wire.send(subscribed))
         work.start_soon(self._forward, subscription)
 
     def _credit(self, event: Credit) -> None:
         subscription = self._subscriptions.get(event.subscription)
-        if subscription is not None:  # credit for a subscription just ended is harmless
-            subscription.grant(event.messages)
+        if subscription is not None:
+            subscription.credited()
 
     def _unsubscribe(self, number: int) -> None:
         subscription = self._subscriptions.get(number)
@@ -838,16 +766,15 @@ class _Connection:
             with subscription.scope:
                 try:
                     while True:
-                        await subscription.wait_for_credit()
+                        while not self._wire.credit(subscription.number):
+                            await subscription.wait_for_credit()
                         await self._writer.wait_for_room()
                         ended = self._push(subscription, await subscriber.receive())
                         if ended is not None:
                             reason = ended
                             break
-                except ChannelClosed:
-                    reason = EndReason.CHANNEL_CLOSED
-                except SlowConsumer:
-                    reason = EndReason.SLOW_CONSUMER
+                except (ChannelClosed, SlowConsumer) as error:
+                    reason = end_reason(error)
                 except ConnectionLost:
                     pass
         except Exception as error:  # a payload the codec cannot encode
@@ -865,10 +792,11 @@ class _Connection:
         client; returns why the subscription ends, if it does."""
         subscriber = subscription.subscriber
         encoded = self._cache.encoded
-        budget = self._protocol.peer_max_frame_size - _PUSH_HEAD
+        budget = self._wire.peer_max_frame_size - _PUSH_HEAD
         frames: list[bytes] = []
         batch: list[tuple[int, float, int, bytes]] = []
         total = sent = 0
+        credit = self._wire.credit(subscription.number)
         ended: EndReason | None = None
         message = first
         while True:
@@ -879,52 +807,48 @@ class _Connection:
                 ended = EndReason.MESSAGE_TOO_LARGE
                 break
             if total + cost > budget:
-                frames.append(encode_push(subscription.number, batch))
+                frames.append(self._wire.push(subscription.number, batch))
                 batch, total = [], 0
             batch.append((message.offset, message.published_at, message.size, data))
             total += cost
             sent += 1
-            if sent >= subscription.credit:
+            if sent >= credit:
                 break
             try:
                 message = subscriber.receive_nowait()
             except anyio.WouldBlock:
                 break
-            except ChannelClosed:
-                ended = EndReason.CHANNEL_CLOSED
-                break
-            except SlowConsumer:
-                ended = EndReason.SLOW_CONSUMER
+            except (ChannelClosed, SlowConsumer) as error:
+                ended = end_reason(error)
                 break
         if batch:
-            frames.append(encode_push(subscription.number, batch))
-        subscription.credit -= sent
+            frames.append(self._wire.push(subscription.number, batch))
         if frames:
             self._writer.write(b"".join(frames))
         return ended
 
 
 class _Subscription:
-    __slots__ = ("_credited", "credit", "number", "scope", "subscriber")
+    """A push subscription's server side: its subscriber, and a wake-up for when credit comes
+    (the credit itself is the connection object's)."""
 
-    def __init__(self, number: int, subscriber: ServedSubscription[Any], window: int) -> None:
+    __slots__ = ("_credited", "number", "scope", "subscriber")
+
+    def __init__(self, number: int, subscriber: ServedSubscription[Any]) -> None:
         self.number = number
         self.subscriber = subscriber
-        self.credit = window
         self.scope = anyio.CancelScope()
         self._credited: anyio.Event | None = None
 
-    def grant(self, messages: int) -> None:
-        self.credit += messages
+    def credited(self) -> None:
         if self._credited is not None:
             self._credited.set()
             self._credited = None
 
     async def wait_for_credit(self) -> None:
-        while self.credit <= 0:
-            if self._credited is None:
-                self._credited = anyio.Event()
-            await self._credited.wait()
+        if self._credited is None:
+            self._credited = anyio.Event()
+        await self._credited.wait()
 
 
 def check_codec(codec: object) -> Codec[Any]:
