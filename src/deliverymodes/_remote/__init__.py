@@ -8,8 +8,10 @@ from ._client import (
     RemotePushChannel,
     RemotePushSubscriber,
 )
-from ._connection import Reconnect, Remote, connect, connect_tcp, connect_unix
+from ._connect import connect, connect_tcp, connect_unix
+from ._connection import Remote
 from ._memory import stream_pair
+from ._reconnect import Reconnect
 from ._server import ServerLimits, serve, serve_listener, serve_tcp, serve_unix
 
 __all__ = [

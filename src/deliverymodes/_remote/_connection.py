@@ -1,7 +1,7 @@
 """A client's connection to a server: one wire connection at a time, made again when it drops.
 
 ``Remote`` owns the requests and push subscriptions made through it. Each wire connection (a
-``_Link``) runs a reader, a writer and a liveness watch; when one drops, requests in flight fail
+``Link``) runs a reader, a writer and a liveness watch; when one drops, requests in flight fail
 with ``ConnectionLost``, calls made meanwhile wait for the next connection (within a bound), and
 push subscriptions are made again on it.
 """
@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import random
-import ssl
 from collections.abc import Awaitable, Callable, Generator, Iterator
 from typing import TYPE_CHECKING, Any
 
 import anyio
-import attrs
 from anyio.abc import ByteStream
 from typing_extensions import Self
 
@@ -25,16 +23,12 @@ from .._core import (
     Message,
     check_count,
     check_optional_seconds,
-    count_validator,
-    seconds_validator,
 )
 from .._defaults import (
     DEFAULT_KEEPALIVE_INTERVAL,
     DEFAULT_KEEPALIVE_MISSES,
     DEFAULT_MAX_FRAME_SIZE,
-    DEFAULT_MAX_RECONNECT_DELAY,
     DEFAULT_RECONNECT_CALL_TIMEOUT,
-    DEFAULT_RECONNECT_DELAY,
     DEFAULT_WRITE_BUFFER_SIZE,
 )
 from .._exceptions import ConnectionLost, DeliveryError, ProtocolError, RemoteError
@@ -49,17 +43,17 @@ from .._wire import (
     Error,
     Event,
     JsonCodec,
-    Keepalive,
     Published,
     Push,
     Subscribed,
     Welcome,
     WireMessage,
-    encode,
 )
 from .._wire._translate import batch_from_wire, error_for, messages_from_wire
-from ._server import STREAM_ENDED, check_codec
-from ._writer import FrameWriter
+from ._link import Link, Pending
+from ._payloads import check_codec
+from ._reconnect import Reconnect
+from ._writer import STREAM_ENDED
 
 if TYPE_CHECKING:
     from ._client import (
@@ -69,99 +63,10 @@ if TYPE_CHECKING:
         RemotePushSubscriber,
     )
 
-__all__ = ["Reconnect", "Remote", "connect", "connect_tcp", "connect_unix"]
+__all__ = ["Remote"]
 
-_KEEPALIVE = encode(Keepalive())
 #: Seconds ``Remote.aclose`` waits for the server to finish after CLOSE before cutting the stream.
 _GOODBYE_TIMEOUT = 5.0
-
-
-def _fraction(_instance: object, attribute: Any, value: object) -> None:
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value <= 1:
-        raise ValueError(f"{attribute.name} must be a number from 0 to 1, got {value!r}")
-
-
-def _at_least_one(_instance: object, attribute: Any, value: object) -> None:
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not value >= 1:
-        raise ValueError(f"{attribute.name} must be a number >= 1, got {value!r}")
-
-
-@attrs.frozen
-class Reconnect:
-    """How a connection comes back after it drops: capped exponential backoff with jitter.
-
-    The first attempt waits ``initial_delay`` seconds, each next one ``multiplier`` times longer,
-    at most ``max_delay``; each pause is shortened by a random share of up to ``jitter`` so that
-    many clients of one server do not come back all at once. ``max_attempts`` attempts in a row
-    (``None``: no limit) before giving up; a connection that opened resets the count. A call made
-    while the connection is down waits up to ``call_timeout`` seconds for it, then raises
-    ``ConnectionLost``.
-    """
-
-    initial_delay: float = attrs.field(
-        default=DEFAULT_RECONNECT_DELAY, validator=seconds_validator()
-    )
-    max_delay: float = attrs.field(
-        default=DEFAULT_MAX_RECONNECT_DELAY, validator=seconds_validator()
-    )
-    multiplier: float = attrs.field(default=2.0, validator=_at_least_one)
-    jitter: float = attrs.field(default=0.5, validator=_fraction)
-    call_timeout: float = attrs.field(
-        default=DEFAULT_RECONNECT_CALL_TIMEOUT, validator=seconds_validator()
-    )
-    max_attempts: int | None = attrs.field(default=None, validator=count_validator(optional=True))
-
-    def delays(self, rng: random.Random) -> Iterator[float]:
-        """The pause before each attempt, in order (and none after ``max_attempts``)."""
-        delay = self.initial_delay
-        attempts = 0
-        while self.max_attempts is None or attempts < self.max_attempts:
-            yield min(delay, self.max_delay) * (1 - self.jitter * rng.random())
-            delay = min(delay * self.multiplier, self.max_delay)
-            attempts += 1
-
-
-class _Pending:
-    """A request in flight: its answer, or a callback for it (a subscription's)."""
-
-    __slots__ = ("callback", "done", "error", "number", "reply")
-
-    def __init__(
-        self,
-        number: int,
-        callback: Callable[[Event | None, DeliveryError | None], None] | None = None,
-    ) -> None:
-        self.number = number
-        self.callback = callback
-        self.done = anyio.Event()
-        self.reply: Event | None = None
-        self.error: BaseException | None = None
-
-    def resolve(self, reply: Event | None, error: DeliveryError | None) -> None:
-        if self.callback is not None:
-            self.callback(reply, error)
-        self.reply, self.error = reply, error
-        self.done.set()
-
-
-class _Link:
-    """One wire connection: its stream, its state (a sans-IO ``ClientConnection``), its writer,
-    and what ended it."""
-
-    def __init__(
-        self, stream: ByteStream, connection: ClientConnection, writer: FrameWriter
-    ) -> None:
-        self.stream = stream
-        self.connection = connection
-        self.writer = writer
-        self.last_heard = anyio.current_time()
-        self.welcomed = False
-        self.failure: DeliveryError | None = None
-        self.bytes_read = 0
-
-    def end(self, failure: DeliveryError) -> None:
-        if self.failure is None:
-            self.failure = failure
 
 
 class Remote(AsyncCloseable):
@@ -195,13 +100,13 @@ class Remote(AsyncCloseable):
         self._keepalive_misses = check_count("keepalive_misses", keepalive_misses)
         self._write_buffer_size = check_count("write_buffer_size", write_buffer_size)
         self.reconnect = reconnect
-        self._link: _Link | None = None  # the connection in use; None while there is none
+        self._link: Link | None = None  # the connection in use; None while there is none
         self._connected = anyio.Event()  # set while there is one, or for good once failed
         self._failure: DeliveryError | None = None  # why it ended for good
         self._closed = False
         self._task_group: anyio.abc.TaskGroup | None = None
         self._maintained = anyio.Event()  # set when the task that keeps it up is done
-        self._pending: dict[int, _Pending] = {}
+        self._pending: dict[int, Pending] = {}
         self._subscriptions: dict[int, RemotePushSubscriber[Any]] = {}
         self._next_number = 0
         self._rng = random.Random()
@@ -282,7 +187,12 @@ class Remote(AsyncCloseable):
                     failure: DeliveryError = ConnectionLost(f"cannot connect: {error}")
                     welcomed = False
                 else:
-                    link = self._link_on(stream)
+                    link = Link.open(
+                        stream,
+                        max_frame_size=self._max_frame_size,
+                        write_buffer_size=self._write_buffer_size,
+                        keepalive=self._keepalive,
+                    )
                     await self._run(link, task_status if not started else None)
                     welcomed, started = link.welcomed, started or link.welcomed
                     failure = link.failure or ConnectionLost("the connection ended")
@@ -308,24 +218,14 @@ class Remote(AsyncCloseable):
     def _delays(self) -> Iterator[float]:
         return iter(()) if self.reconnect is None else self.reconnect.delays(self._rng)
 
-    def _link_on(self, stream: ByteStream) -> _Link:
-        connection = ClientConnection(self._max_frame_size)
-        writer = FrameWriter(
-            stream,
-            high_water=self._write_buffer_size,
-            keepalive=self._keepalive,
-            keepalive_frame=_KEEPALIVE,
-        )
-        writer.write(connection.hello())
-        return _Link(stream, connection, writer)
-
-    async def _run(self, link: _Link, task_status: anyio.abc.TaskStatus[None] | None) -> None:
+    async def _run(self, link: Link, task_status: anyio.abc.TaskStatus[None] | None) -> None:
         """Run one connection until it ends (``link.failure`` says why)."""
         try:
             async with anyio.create_task_group() as tg:
-                tg.start_soon(self._write, link, tg.cancel_scope)
+                tg.start_soon(link.write, tg.cancel_scope)
                 if self._keepalive is not None:
-                    tg.start_soon(self._watch, link, tg.cancel_scope)
+                    limit = self._keepalive * self._keepalive_misses
+                    tg.start_soon(link.watch, limit, tg.cancel_scope)
                 await self._read(link, task_status)
                 tg.cancel_scope.cancel()
         finally:
@@ -336,26 +236,7 @@ class Remote(AsyncCloseable):
             with anyio.CancelScope(shield=True):
                 await link.stream.aclose()
 
-    async def _write(self, link: _Link, scope: anyio.CancelScope) -> None:
-        try:
-            await link.writer.run()
-        except ConnectionLost as error:
-            link.end(error)
-        finally:
-            scope.cancel()
-
-    async def _watch(self, link: _Link, scope: anyio.CancelScope) -> None:
-        """End the connection when the server has been silent for too long (a cable pulled)."""
-        assert self._keepalive is not None
-        limit = self._keepalive * self._keepalive_misses
-        while True:
-            await anyio.sleep_until(link.last_heard + limit)
-            if anyio.current_time() >= link.last_heard + limit:
-                link.end(ConnectionLost(f"the server was silent for {limit:g} s"))
-                scope.cancel()
-                return
-
-    async def _read(self, link: _Link, task_status: anyio.abc.TaskStatus[None] | None) -> None:
+    async def _read(self, link: Link, task_status: anyio.abc.TaskStatus[None] | None) -> None:
         connection = link.connection
         try:
             while True:
@@ -385,7 +266,7 @@ class Remote(AsyncCloseable):
                 link.writer.write(connection.send(Error(0, error.code, str(error))))
             link.end(error)
 
-    def _welcome(self, link: _Link, task_status: anyio.abc.TaskStatus[None] | None) -> None:
+    def _welcome(self, link: Link, task_status: anyio.abc.TaskStatus[None] | None) -> None:
         link.welcomed = True
         if task_status is None:
             self.reconnects += 1
@@ -447,7 +328,7 @@ class Remote(AsyncCloseable):
         """True while a dropped connection may still be made again."""
         return self._failure is None and not self._closed
 
-    async def _usable_link(self) -> _Link:
+    async def _usable_link(self) -> Link:
         """The connection to send on, waiting for it (within ``call_timeout``) if it is down."""
         if self._task_group is None:
             raise RuntimeError("use the connection inside 'async with' first")
@@ -477,7 +358,7 @@ class Remote(AsyncCloseable):
     async def _request(self, make: Callable[[int], Event]) -> Event:
         link = await self._usable_link()
         number = self._number()
-        pending = self._pending[number] = _Pending(number)
+        pending = self._pending[number] = Pending(number)
         try:
             link.writer.write(link.connection.send(make(number)))
         except ConnectionLost:
@@ -507,7 +388,7 @@ class Remote(AsyncCloseable):
 
     def _send_subscribe(self, subscription: RemotePushSubscriber[Any]) -> None:
         number = self._number()
-        self._pending[number] = _Pending(number, subscription._answer)
+        self._pending[number] = Pending(number, subscription._answer)
         self._send(subscription._request(number))
 
     def _drop_subscription(self, subscription: RemotePushSubscriber[Any]) -> bool:
@@ -540,100 +421,3 @@ class Remote(AsyncCloseable):
         from ._client import RemoteLongPollChannel  # noqa: PLC0415 - the channels use this module
 
         return RemoteLongPollChannel(self, name)
-
-
-# -- connecting ------------------------------------------------------------------------------------
-
-
-def connect(
-    stream: ByteStream,
-    *,
-    codec: Codec[Any] | None = None,
-    max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
-    keepalive_interval: float | None = DEFAULT_KEEPALIVE_INTERVAL,
-    keepalive_misses: int = DEFAULT_KEEPALIVE_MISSES,
-    write_buffer_size: int = DEFAULT_WRITE_BUFFER_SIZE,
-) -> Remote:
-    """A connection over an already open anyio byte stream (any transport); it cannot be made
-    again once it drops. Use it as ``async with connect(stream) as remote``."""
-    opened = False
-
-    async def open_once() -> ByteStream:
-        nonlocal opened
-        if opened:
-            raise OSError("a given stream cannot be opened again")
-        opened = True
-        return stream
-
-    return Remote(
-        open_once,
-        codec=codec,
-        max_frame_size=max_frame_size,
-        keepalive_interval=keepalive_interval,
-        keepalive_misses=keepalive_misses,
-        write_buffer_size=write_buffer_size,
-    )
-
-
-def connect_tcp(
-    host: str,
-    port: int,
-    *,
-    ssl_context: ssl.SSLContext | None = None,
-    reconnect: Reconnect | None = Reconnect(),
-    codec: Codec[Any] | None = None,
-    max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
-    keepalive_interval: float | None = DEFAULT_KEEPALIVE_INTERVAL,
-    keepalive_misses: int = DEFAULT_KEEPALIVE_MISSES,
-    write_buffer_size: int = DEFAULT_WRITE_BUFFER_SIZE,
-) -> Remote:
-    """A connection to a server on TCP (TLS with ``ssl_context``): ``async with connect_tcp(…)``.
-
-    It is made again after it drops, as ``reconnect`` says (``None``: never).
-    """
-
-    async def opened() -> ByteStream:
-        if ssl_context is None:
-            return await anyio.connect_tcp(host, port)
-        return await anyio.connect_tcp(
-            host, port, ssl_context=ssl_context, tls_standard_compatible=False
-        )
-
-    return Remote(
-        opened,
-        codec=codec,
-        max_frame_size=max_frame_size,
-        keepalive_interval=keepalive_interval,
-        keepalive_misses=keepalive_misses,
-        write_buffer_size=write_buffer_size,
-        reconnect=reconnect,
-    )
-
-
-def connect_unix(
-    path: str,
-    *,
-    reconnect: Reconnect | None = Reconnect(),
-    codec: Codec[Any] | None = None,
-    max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
-    keepalive_interval: float | None = DEFAULT_KEEPALIVE_INTERVAL,
-    keepalive_misses: int = DEFAULT_KEEPALIVE_MISSES,
-    write_buffer_size: int = DEFAULT_WRITE_BUFFER_SIZE,
-) -> Remote:
-    """A connection to a server on a Unix socket: ``async with connect_unix(path) as remote``.
-
-    It is made again after it drops, as ``reconnect`` says (``None``: never).
-    """
-
-    async def opened() -> ByteStream:
-        return await anyio.connect_unix(path)
-
-    return Remote(
-        opened,
-        codec=codec,
-        max_frame_size=max_frame_size,
-        keepalive_interval=keepalive_interval,
-        keepalive_misses=keepalive_misses,
-        write_buffer_size=write_buffer_size,
-        reconnect=reconnect,
-    )
