@@ -60,7 +60,7 @@ def test_a_number_in_use_is_a_violation() -> None:
     server = connected()
     received(server, wire.LongPoll(5, "c", 0))
     server.receive_data(wire.encode(wire.Poll(5, "c", 0)))
-    with pytest.raises(ProtocolError, match="in use by a LONGPOLL") as caught:
+    with pytest.raises(ProtocolError, match="in use by a LONG_POLL") as caught:
         server.next_event()
     assert caught.value.code is ErrorCode.PROTOCOL_VIOLATION
 

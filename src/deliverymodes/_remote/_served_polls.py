@@ -8,7 +8,7 @@ from typing import Any
 
 import anyio
 
-from .._core import UNSET
+from .._core import UNSET, Batch
 from .._defaults import (
     DEFAULT_MAX_BATCH_BYTES,
     DEFAULT_MAX_BATCH_MESSAGES,
@@ -23,6 +23,7 @@ from .._wire import (
     Poll,
 )
 from .._wire._translate import (
+    BAD_ARGUMENTS,
     RequestRefused,
     cursor_from_wire,
     epoch_from_wire,
@@ -48,7 +49,7 @@ class PollServing(ConnectionBase):
     async def _poll(self, event: Poll) -> None:
         channel = self._log_channel(event.channel)
         fitter = self._fitter()
-        try:
+        with BAD_ARGUMENTS:
             batch = await channel.serve_poll(
                 cursor_from_wire(event.cursor),
                 epoch=epoch_from_wire(event.epoch),
@@ -58,8 +59,6 @@ class PollServing(ConnectionBase):
                 max_bytes=setting_from_wire("max_bytes", event.max_bytes, DEFAULT_MAX_BATCH_BYTES),
                 fit=fitter,
             )
-        except (TypeError, ValueError) as error:
-            raise RequestRefused(ErrorCode.BAD_ARGUMENT, str(error)) from None
         self._reply(self._batch_frame(event.request, batch, fitter))
 
     def _start_long_poll(self, event: LongPoll, work: anyio.abc.TaskGroup) -> None:
@@ -80,18 +79,17 @@ class PollServing(ConnectionBase):
         )
         fitter = self._fitter()
         epoch = epoch_from_wire(event.epoch)
-        try:  # check everything now, so that a bad request is answered at once
+        with BAD_ARGUMENTS:  # check everything now, so that a bad request is answered at once
             batching = batching_with(
                 channel.batching, **dict(zip(BATCHING_FIELDS, settings, strict=True))
             )
             cursor = fixed_cursor(channel, cursor_from_wire(event.cursor))
-            ready = channel.serve_long_poll_nowait(
-                cursor, epoch=epoch, batching=batching, fit=fitter
-            )
-        except anyio.WouldBlock:
-            ready = None
-        except (TypeError, ValueError) as error:
-            raise RequestRefused(ErrorCode.BAD_ARGUMENT, str(error)) from None
+            try:
+                ready: Batch[Any] | None = channel.serve_long_poll_nowait(
+                    cursor, epoch=epoch, batching=batching, fit=fitter
+                )
+            except anyio.WouldBlock:
+                ready = None
         if ready is not None:  # no need for a task: answer at once
             self._reply(self._batch_frame(event.request, ready, fitter))
             return

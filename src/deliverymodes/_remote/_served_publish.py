@@ -9,7 +9,7 @@ import anyio
 
 from .._common import publish_at_once
 from .._core import Message
-from .._exceptions import ChannelClosed, ProtocolError
+from .._exceptions import ProtocolError
 from .._wire import (
     Cancel,
     Close,
@@ -19,7 +19,7 @@ from .._wire import (
     Publish,
     Published,
 )
-from .._wire._translate import RequestRefused
+from .._wire._translate import BAD_PAYLOADS, RequestRefused
 from ._served_base import ConnectionBase, quoted
 
 __all__ = ["PublishServing"]
@@ -40,18 +40,14 @@ class PublishServing(ConnectionBase):
             payload = self._codec.decode(event.data)
         except Exception as error:  # codecs refuse with ValueError; any failure is a refusal
             raise RequestRefused(ErrorCode.BAD_PAYLOAD, f"cannot decode payload: {error}") from None
-        try:
+        with BAD_PAYLOADS:
             message = publish_at_once(channel, payload)
             if message is None:
                 message = await self._publish_waiting(publish, payload, event.request)
-                if message is None:
-                    if not self._gone:  # withdrawn by CANCEL (else nobody is left to tell)
-                        raise RequestRefused(ErrorCode.CANCELLED, "the publish was withdrawn")
-                    return
-        except ChannelClosed:
-            raise RequestRefused(ErrorCode.CHANNEL_CLOSED, "the channel is closed") from None
-        except (TypeError, ValueError) as error:
-            raise RequestRefused(ErrorCode.BAD_PAYLOAD, str(error)) from None
+        if message is None:
+            if not self._gone:  # withdrawn by CANCEL (else nobody is left to tell)
+                raise RequestRefused(ErrorCode.CANCELLED, "the publish was withdrawn")
+            return
         published = Published(event.request, message.offset, message.size, message.published_at)
         self._reply(self._wire.send(published))
 

@@ -27,7 +27,7 @@ from ._events import (
     Unsubscribe,
 )
 from ._protocol import ClientProtocol
-from ._state import ANSWERS, SUBSCRIPTION_TRANSITIONS
+from ._state import ANSWERS, REQUESTS, SUBSCRIPTION_TRANSITIONS, frame_name
 
 __all__ = ["ClientConnection"]
 
@@ -63,17 +63,15 @@ class ClientConnection(Connection):
 
     def send(self, event: Event) -> bytes:
         """The bytes of ``event``, noting what it opens, withdraws or grants."""
-        kind = type(event)
-        if kind in ANSWERS:
-            request = event.request  # type: ignore[union-attr]
-            if request in self._requests:
-                raise RuntimeError(f"request {request} is still open")
+        if isinstance(event, REQUESTS):
+            if event.request in self._requests:
+                raise RuntimeError(f"request {event.request} is still open")
             if isinstance(event, Subscribe):
                 number = event.subscription
                 if number in self._subscriptions or number in self._asked:
                     raise RuntimeError(f"subscription {number} is open already")
                 self._asked[number] = event.window
-            self._requests[request] = event
+            self._requests[event.request] = event
         elif isinstance(event, Cancel):
             if event.request in self._requests:
                 self._withdrawn.add(event.request)
@@ -118,10 +116,11 @@ class ClientConnection(Connection):
         request, kind = event.request, type(event)
         opened = self._requests.pop(request, None)
         if opened is None:
-            raise violation(f"{kind.__name__.upper()} for request {request}, which is not open")
+            raise violation(f"{frame_name(kind)} for request {request}, which is not open")
         if kind not in ANSWERS[type(opened)]:
-            opened_kind = type(opened).__name__.upper()
-            raise violation(f"{kind.__name__.upper()} does not answer {opened_kind} {request}")
+            raise violation(
+                f"{frame_name(kind)} does not answer {frame_name(type(opened))} {request}"
+            )
         if isinstance(opened, Subscribe):
             window = self._asked.pop(opened.subscription)
             ending = opened.subscription in self._unsubscribed

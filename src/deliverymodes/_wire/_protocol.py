@@ -1,8 +1,10 @@
-"""The two ends of a wire connection as sans-IO state machines (think h11).
+"""The framing and handshake of a wire connection's two ends (think h11), under the connection
+objects.
 
 Bytes in with ``receive_data``, events out with ``next_event``; events in with ``send``, bytes
-out. They check framing, the handshake and which side may send what; what a request *means* is
-left to the code that drives them (the server and client in ``deliverymodes``, or yours).
+out. They check framing, the handshake and which side may send what; what requests *mean*
+(numbers open, subscriptions, credit, limits) is tracked by ``ServerConnection`` and
+``ClientConnection``, built on them.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from ._events import (
     Subscribe,
     Welcome,
 )
-from ._state import CONNECTION_TRANSITIONS, FROM_CLIENT, FROM_SERVER, State
+from ._state import CONNECTION_TRANSITIONS, FROM_CLIENT, FROM_SERVER, State, frame_name
 
 __all__ = ["ClientProtocol", "FrameProtocol", "ServerProtocol", "State"]
 
@@ -69,7 +71,7 @@ class FrameProtocol:
         if not isinstance(event, self._receives):
             raise ProtocolError(
                 ErrorCode.PROTOCOL_VIOLATION,
-                f"{type(event).__name__.upper()} frames do not travel in this direction",
+                f"{frame_name(type(event))} frames do not travel in this direction",
             )
         if self.state is State.CLOSED:
             raise ProtocolError(ErrorCode.PROTOCOL_VIOLATION, "frame after CLOSE or ERROR 0")
@@ -124,7 +126,7 @@ class ServerProtocol(FrameProtocol):
                 ErrorCode.PROTOCOL_VIOLATION, "an ERROR from a client must carry request 0"
             )
         elif isinstance(event, (Publish, Subscribe, Poll, LongPoll, Cancel)) and event.request == 0:
-            kind = type(event).__name__.upper()
+            kind = frame_name(type(event))
             raise ProtocolError(
                 ErrorCode.PROTOCOL_VIOLATION, f"{kind} with request number 0, which is reserved"
             )

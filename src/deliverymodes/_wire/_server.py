@@ -30,7 +30,7 @@ from ._events import (
     WireMessage,
 )
 from ._protocol import ServerProtocol
-from ._state import ANSWERS, SUBSCRIPTION_TRANSITIONS
+from ._state import ANSWERS, REQUESTS, SUBSCRIPTION_TRANSITIONS, frame_name
 from ._translate import RequestRefused
 
 __all__ = ["FRAME_OVERHEAD", "ServerConnection"]
@@ -74,28 +74,25 @@ class ServerConnection(Connection):
         """
         while True:
             event = self._next_frame()
-            kind = type(event)
-            if kind in ANSWERS:
-                request = event.request  # type: ignore[union-attr]
-                if request in self._requests:
-                    opened = type(self._requests[request]).__name__.upper()
-                    raise violation(f"request number {request} is in use by a {opened} unanswered")
-                self._requests[request] = event  # type: ignore[assignment]
-            elif kind is Credit:
-                assert isinstance(event, Credit)
+            if isinstance(event, REQUESTS):
+                opened = self._requests.get(event.request)
+                if opened is not None:
+                    raise violation(
+                        f"request number {event.request} is in use by a "
+                        f"{frame_name(type(opened))} still unanswered"
+                    )
+                self._requests[event.request] = event
+            elif isinstance(event, Credit):
                 if event.subscription not in self._subscriptions:
                     continue  # it ended: its END crossed the CREDIT
                 self._move(event.subscription, Credit)
                 self._credit[event.subscription] += event.messages
-            elif kind is Unsubscribe:
-                assert isinstance(event, Unsubscribe)
+            elif isinstance(event, Unsubscribe):
                 if event.subscription not in self._subscriptions:
                     continue  # it ended already: its END crossed the UNSUBSCRIBE
                 self._move(event.subscription, Unsubscribe)
-            elif kind is Cancel:
-                assert isinstance(event, Cancel)
-                if event.request not in self._requests:
-                    continue  # answered already, or never asked
+            elif isinstance(event, Cancel) and event.request not in self._requests:
+                continue  # answered already, or never asked
             return event
 
     def welcome(self) -> bytes:

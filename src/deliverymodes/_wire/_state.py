@@ -47,6 +47,7 @@ __all__ = [
     "SUBSCRIPTION_TRANSITIONS",
     "State",
     "Subscription",
+    "frame_name",
 ]
 
 
@@ -92,13 +93,19 @@ CONNECTION_TRANSITIONS: dict[State, dict[type, State]] = {
 }
 
 #: The frames that open a request, and the answers that close one of each kind.
+REQUESTS = (Publish, Poll, LongPoll, Subscribe)
 ANSWERS: dict[type, tuple[type, ...]] = {
     Publish: (Published, Error),
     Poll: (Batch, Error),
     LongPoll: (Batch, Error),
     Subscribe: (Subscribed, Error),
 }
-REQUESTS = tuple(ANSWERS)
+
+
+def frame_name(kind: type) -> str:
+    """The name a frame kind has in the docs: ``LongPoll`` is ``LONG_POLL``."""
+    name = kind.__name__
+    return "".join("_" + c if c.isupper() and i else c for i, c in enumerate(name)).upper()
 
 
 class Subscription(enum.Enum):

@@ -45,6 +45,9 @@ from ._events import (
 from ._events import Batch as WireBatch
 
 __all__ = [
+    "BAD_ARGUMENTS",
+    "BAD_PAYLOADS",
+    "Refusals",
     "RequestRefused",
     "batch_from_wire",
     "cursor_from_wire",
@@ -70,6 +73,32 @@ class RequestRefused(Exception):
     def __init__(self, code: ErrorCode, message: str) -> None:
         super().__init__(message)
         self.code = code
+
+
+class Refusals:
+    """Around the work on a channel for one request: what the channel raises becomes the
+    :class:`RequestRefused` answering it (a closed channel ``CHANNEL_CLOSED``, a bad value
+    ``invalid``); anything else goes on as it is."""
+
+    __slots__ = ("invalid",)
+
+    def __init__(self, invalid: ErrorCode) -> None:
+        self.invalid = invalid
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: object, error: BaseException | None, traceback: object) -> None:
+        if isinstance(error, ChannelClosed):
+            raise RequestRefused(ErrorCode.CHANNEL_CLOSED, "the channel is closed") from None
+        if isinstance(error, (TypeError, ValueError)):
+            raise RequestRefused(self.invalid, str(error)) from None
+
+
+#: For a request whose values the channel checks (a poll's cursor, a long poll's thresholds).
+BAD_ARGUMENTS = Refusals(ErrorCode.BAD_ARGUMENT)
+#: For a publish, whose payload the channel checks.
+BAD_PAYLOADS = Refusals(ErrorCode.BAD_PAYLOAD)
 
 
 # -- overflow policies: SUBSCRIBE's overflow byte (0: the channel's) -------------------------------
