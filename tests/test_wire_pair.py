@@ -1,10 +1,11 @@
 """A client and a server connection object wired together with no I/O, driven by hypothesis.
 
 Bytes from one are fed to the other in pieces cut at random points; the client opens requests,
-grants credit, withdraws and unsubscribes; the server answers as a pump would, pushes within the
-credit and releases long polls; either stream may end at any moment. Both objects must agree all
-along: every request gets exactly one answer or fails at the end of the stream, and the
-subscriptions, their credit and the limits are the same on both sides once the bytes are through.
+grants credit, withdraws and unsubscribes; the server answers as a pump would, within its limits,
+pushes within the credit and releases long polls; either stream may end at any moment. Both
+objects must agree all along: every request gets exactly one answer or fails at the end of the
+stream, and the subscriptions and their credit are the same on both sides once the bytes are
+through.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from deliverymodes import ErrorCode, wire
 
+MAX_FRAME_SIZE = wire.MIN_FRAME_SIZE
+MAX_PAYLOAD = MAX_FRAME_SIZE - wire.FRAME_OVERHEAD
 MAX_SUBSCRIPTIONS = 3
 MAX_WAITING_POLLS = 2
 MESSAGE = (0, 1.0, 1, b"1")
@@ -25,7 +28,7 @@ class WirePair(RuleBasedStateMachine):
         super().__init__()
         self.client = wire.ClientConnection(1 << 16)
         self.server = wire.ServerConnection(
-            max_frame_size=1 << 16,
+            max_frame_size=MAX_FRAME_SIZE,
             max_subscriptions=MAX_SUBSCRIPTIONS,
             max_waiting_polls=MAX_WAITING_POLLS,
         )
@@ -50,7 +53,7 @@ class WirePair(RuleBasedStateMachine):
         self.sent.add(event.request)
 
     @precondition(lambda self: not self.ended)
-    @rule(size=st.integers(0, 3))
+    @rule(size=st.one_of(st.integers(0, 3), st.integers(MAX_PAYLOAD - 1, MAX_PAYLOAD + 8)))
     def publish(self, size: int) -> None:
         self._request(wire.Publish(self._number(), "c", b"x" * size))
 
@@ -150,7 +153,14 @@ class WirePair(RuleBasedStateMachine):
             elif isinstance(event, wire.Hello):
                 self.to_client += server.welcome()
             elif isinstance(event, wire.Publish):
-                self.to_client += server.send(wire.Published(event.request, 0, 1, 1.0))
+                try:
+                    server.check(event)
+                except wire.RequestRefused as refusal:
+                    assert len(event.data) > MAX_PAYLOAD
+                    self._refuse(event.request, refusal)
+                else:
+                    assert len(event.data) <= MAX_PAYLOAD
+                    self.to_client += server.send(wire.Published(event.request, 0, 1, 1.0))
             elif isinstance(event, wire.Poll):
                 self.to_client += server.batch((event.request, 1, 0, 0, 0, 0), [])
             elif isinstance(event, wire.LongPoll):

@@ -18,12 +18,7 @@ from anyio.abc import ByteStream
 from typing_extensions import Self
 
 from .._common import AsyncCloseable
-from .._core import (
-    Batch,
-    Message,
-    check_count,
-    check_optional_seconds,
-)
+from .._core import Batch, Message, check_count, check_optional_seconds
 from .._defaults import (
     DEFAULT_KEEPALIVE_INTERVAL,
     DEFAULT_KEEPALIVE_MISSES,

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import attrs
 
-from .._core import (
-    count_validator,
-    seconds_validator,
-)
+from .._core import count_validator, seconds_validator
 from .._defaults import (
     DEFAULT_HANDSHAKE_TIMEOUT,
     DEFAULT_KEEPALIVE_INTERVAL,

@@ -9,12 +9,7 @@ import anyio
 from anyio.abc import ByteStream
 
 from .._exceptions import ConnectionLost, DeliveryError
-from .._wire import (
-    ClientConnection,
-    Event,
-    Keepalive,
-    encode,
-)
+from .._wire import ClientConnection, Event, Keepalive, encode
 from ._writer import FrameWriter
 
 __all__ = ["Link", "Pending"]

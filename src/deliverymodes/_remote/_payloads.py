@@ -6,10 +6,7 @@ from operator import itemgetter
 from typing import Any
 
 from .._core import Message
-from .._wire import (
-    Codec,
-    ErrorCode,
-)
+from .._wire import Codec, ErrorCode
 from .._wire._translate import RequestRefused
 
 __all__ = ["BATCH_HEAD", "ENTRY", "PUSH_HEAD", "Fitter", "PayloadCache", "TooLarge", "check_codec"]

@@ -8,10 +8,7 @@ from typing import Any
 
 import attrs
 
-from .._core import (
-    count_validator,
-    seconds_validator,
-)
+from .._core import count_validator, seconds_validator
 from .._defaults import (
     DEFAULT_MAX_RECONNECT_DELAY,
     DEFAULT_RECONNECT_CALL_TIMEOUT,

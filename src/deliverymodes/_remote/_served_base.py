@@ -9,29 +9,13 @@ from typing import Any
 import anyio
 from anyio.abc import ByteStream
 
-from .._core import (
-    Batch,
-    Batching,
-    Start,
-)
+from .._core import Batch, Batching, Start
 from .._defaults import COOPERATIVE_BUDGET
 from .._exceptions import ConnectionLost, ProtocolError
 from .._protocols import ServedLongPoll, ServedSubscription
 from .._serving import Served, ServedChannels, batching_with
-from .._wire import (
-    Codec,
-    Error,
-    ErrorCode,
-    Event,
-    Keepalive,
-    ServerConnection,
-    batch_flags,
-    encode,
-)
-from .._wire._translate import (
-    RequestRefused,
-    release_code,
-)
+from .._wire import Codec, Error, ErrorCode, Event, Keepalive, ServerConnection, batch_flags, encode
+from .._wire._translate import RequestRefused, release_code
 from ._limits import ServerLimits
 from ._payloads import Fitter, PayloadCache
 from ._writer import STREAM_ENDED, FrameWriter

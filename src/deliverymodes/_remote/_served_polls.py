@@ -9,19 +9,11 @@ from typing import Any
 import anyio
 
 from .._core import UNSET, Batch
-from .._defaults import (
-    DEFAULT_MAX_BATCH_BYTES,
-    DEFAULT_MAX_BATCH_MESSAGES,
-)
+from .._defaults import DEFAULT_MAX_BATCH_BYTES, DEFAULT_MAX_BATCH_MESSAGES
 from .._exceptions import ConnectionLost
 from .._protocols import ServedLog
 from .._serving import batching_with, fixed_cursor
-from .._wire import (
-    Error,
-    ErrorCode,
-    LongPoll,
-    Poll,
-)
+from .._wire import Error, ErrorCode, LongPoll, Poll
 from .._wire._translate import (
     BAD_ARGUMENTS,
     RequestRefused,

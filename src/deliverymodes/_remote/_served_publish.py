@@ -10,15 +10,7 @@ import anyio
 from .._common import publish_at_once
 from .._core import Message
 from .._exceptions import ProtocolError
-from .._wire import (
-    Cancel,
-    Close,
-    ConnectionEnded,
-    ErrorCode,
-    Event,
-    Publish,
-    Published,
-)
+from .._wire import Cancel, Close, ConnectionEnded, ErrorCode, Event, Publish, Published
 from .._wire._translate import BAD_PAYLOADS, RequestRefused
 from ._served_base import ConnectionBase, quoted
 

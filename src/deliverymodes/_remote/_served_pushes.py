@@ -8,24 +8,10 @@ from typing import Any
 
 import anyio
 
-from .._core import (
-    Message,
-    Overflow,
-)
+from .._core import Message, Overflow
 from .._exceptions import ChannelClosed, ConnectionLost, SlowConsumer
-from .._wire import (
-    Credit,
-    End,
-    EndReason,
-    ErrorCode,
-    Subscribe,
-    Subscribed,
-)
-from .._wire._translate import (
-    RequestRefused,
-    end_reason,
-    overflow_from_wire,
-)
+from .._wire import Credit, End, EndReason, ErrorCode, Subscribe, Subscribed
+from .._wire._translate import RequestRefused, end_reason, overflow_from_wire
 from ._payloads import ENTRY, PUSH_HEAD
 from ._served_base import ConnectionBase, OpenSubscription, quoted
 

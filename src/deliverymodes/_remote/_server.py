@@ -11,10 +11,7 @@ from anyio.abc import ByteStream, Listener, SocketAttribute, TaskStatus
 from anyio.streams.tls import TLSListener
 
 from .._serving import ServedChannels
-from .._wire import (
-    Codec,
-    JsonCodec,
-)
+from .._wire import Codec, JsonCodec
 from ._limits import ServerLimits
 from ._payloads import PayloadCache, check_codec
 from ._served_connection import ServedConnection

@@ -34,14 +34,7 @@ from .._exceptions import (
     RemoteError,
     SlowConsumer,
 )
-from ._events import (
-    DEFAULT,
-    EARLIEST_CURSOR,
-    LATEST_CURSOR,
-    NO_LIMIT,
-    EndReason,
-    WireMessage,
-)
+from ._events import DEFAULT, EARLIEST_CURSOR, LATEST_CURSOR, NO_LIMIT, EndReason, WireMessage
 from ._events import Batch as WireBatch
 
 __all__ = [
