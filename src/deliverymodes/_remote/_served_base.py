@@ -193,6 +193,12 @@ class ConnectionBase:
         head = (request, batch.epoch, batch.cursor, batch.missed, flags, reason)
         return self._wire.batch(head, fitter.wire if batch.messages else [])
 
+    def _credited(self, number: int) -> None:
+        """Wake subscription ``number``'s pushes: the client granted credit."""
+        subscription = self._subscriptions.get(number)
+        if subscription is not None:
+            subscription.credited()
+
     def _end_subscriptions(self) -> None:
         for subscription in self._subscriptions.values():
             subscription.scope.cancel()

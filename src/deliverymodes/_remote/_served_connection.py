@@ -185,7 +185,7 @@ class ServedConnection(PublishServing, PollServing, PushServing):
             elif isinstance(event, Subscribe):
                 self._subscribe(event, work)
             elif isinstance(event, Credit):
-                self._credit(event)
+                self._credited(event.subscription)
             elif isinstance(event, Unsubscribe):
                 self._unsubscribe(event.subscription)
             elif isinstance(event, Cancel):

@@ -10,7 +10,7 @@ import anyio
 from .._common import publish_at_once
 from .._core import Message
 from .._exceptions import ProtocolError
-from .._wire import Cancel, Close, ConnectionEnded, ErrorCode, Event, Publish, Published
+from .._wire import Cancel, Close, ConnectionEnded, Credit, ErrorCode, Event, Publish, Published
 from .._wire._translate import BAD_PAYLOADS, RequestRefused
 from ._served_base import ConnectionBase, quoted
 
@@ -76,7 +76,8 @@ class PublishServing(ConnectionBase):
     async def _read_ahead(self, request: int) -> None:
         """Go on reading while a publish waits, so that the client's end of stream and a CANCEL
         of ``request`` are seen. Returns when either comes; events read meanwhile are kept in
-        order for later. Stops reading after ``max_frame_size`` bytes, or at CLOSE."""
+        order for later (CREDIT excepted: granted at once). Stops reading after
+        ``max_frame_size`` bytes, or at CLOSE."""
         connection = self._wire
         while True:
             try:
@@ -86,6 +87,11 @@ class PublishServing(ConnectionBase):
                         return
                     if isinstance(event, Cancel) and event.request == request:
                         return
+                    if isinstance(event, Credit):
+                        # A grant answers nothing, so it need not wait its turn: the pushes it
+                        # allows may be what makes room for this very publish.
+                        self._credited(event.subscription)
+                        continue
                     self._ahead.append(event)
                     if isinstance(event, Close):
                         # The client is done: its subscriptions end now, so that they cannot

@@ -10,7 +10,7 @@ import anyio
 
 from .._core import Message, Overflow
 from .._exceptions import ChannelClosed, ConnectionLost, SlowConsumer
-from .._wire import Credit, End, EndReason, ErrorCode, Subscribe, Subscribed
+from .._wire import End, EndReason, ErrorCode, Subscribe, Subscribed
 from .._wire._translate import RequestRefused, end_reason, overflow_from_wire
 from ._payloads import ENTRY, PUSH_HEAD
 from ._served_base import ConnectionBase, OpenSubscription, quoted
@@ -48,11 +48,6 @@ class PushServing(ConnectionBase):
         subscribed = Subscribed(event.request, event.subscription, channel.epoch, head)
         self._reply(self._wire.send(subscribed))
         work.start_soon(self._forward, subscription)
-
-    def _credit(self, event: Credit) -> None:
-        subscription = self._subscriptions.get(event.subscription)
-        if subscription is not None:
-            subscription.credited()
 
     def _unsubscribe(self, number: int) -> None:
         subscription = self._subscriptions.get(number)
