@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import random
 from collections.abc import Awaitable, Callable, Generator, Iterator
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -26,14 +27,13 @@ from .._defaults import (
     DEFAULT_RECONNECT_CALL_TIMEOUT,
     DEFAULT_WRITE_BUFFER_SIZE,
 )
-from .._exceptions import ConnectionLost, DeliveryError, ProtocolError, RemoteError
+from .._exceptions import ConnectionLost, DeliveryError
 from .._wire import Batch as WireBatch
 from .._wire import (
     Cancel,
     ClientConnection,
     Close,
     Codec,
-    ConnectionEnded,
     End,
     Error,
     Event,
@@ -41,14 +41,12 @@ from .._wire import (
     Published,
     Push,
     Subscribed,
-    Welcome,
     WireMessage,
 )
 from .._wire._translate import batch_from_wire, error_for, messages_from_wire
 from ._link import Link, Pending
 from ._payloads import check_codec
 from ._reconnect import Reconnect
-from ._writer import STREAM_ENDED
 
 if TYPE_CHECKING:
     from ._client import (
@@ -221,7 +219,7 @@ class Remote(AsyncCloseable):
                 if self._keepalive is not None:
                     limit = self._keepalive * self._keepalive_misses
                     tg.start_soon(link.watch, limit, tg.cancel_scope)
-                await self._read(link, task_status)
+                await link.read(partial(self._welcome, link, task_status), self._dispatch)
                 tg.cancel_scope.cancel()
         finally:
             if self._link is link:  # it was in use: what was in flight on it fails now
@@ -231,38 +229,7 @@ class Remote(AsyncCloseable):
             with anyio.CancelScope(shield=True):
                 await link.stream.aclose()
 
-    async def _read(self, link: Link, task_status: anyio.abc.TaskStatus[None] | None) -> None:
-        connection = link.connection
-        try:
-            while True:
-                try:
-                    data = await link.stream.receive()
-                except STREAM_ENDED:
-                    data = b""  # the end of the stream, to the connection object an event
-                link.last_heard = anyio.current_time()
-                link.bytes_read += len(data)
-                connection.receive_data(data)
-                while (event := connection.next_event()) is not None:
-                    if isinstance(event, Welcome):
-                        self._welcome(link, task_status)
-                    elif isinstance(event, Close):
-                        link.end(ConnectionLost("the server is going away"))
-                        return
-                    elif isinstance(event, ConnectionEnded):
-                        link.end(ConnectionLost("the server closed the connection"))
-                        return
-                    elif isinstance(event, Error) and event.request == 0:
-                        link.end(RemoteError(event.code, event.message))
-                        return
-                    else:
-                        self._dispatch(event)
-        except ProtocolError as error:
-            with contextlib.suppress(ConnectionLost):
-                link.writer.write(connection.send(Error(0, error.code, str(error))))
-            link.end(error)
-
     def _welcome(self, link: Link, task_status: anyio.abc.TaskStatus[None] | None) -> None:
-        link.welcomed = True
         if task_status is None:
             self.reconnects += 1
         self._link = link

@@ -1,16 +1,26 @@
-"""One wire connection of a client: its stream, its sans-IO state, its writer, and the requests
-waiting for answers on it."""
+"""One wire connection of a client: its stream, its sans-IO state, its writer and reader, and the
+requests waiting for answers on it."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 
 import anyio
 from anyio.abc import ByteStream
 
-from .._exceptions import ConnectionLost, DeliveryError
-from .._wire import ClientConnection, Event, Keepalive, encode
-from ._writer import FrameWriter
+from .._exceptions import ConnectionLost, DeliveryError, ProtocolError, RemoteError
+from .._wire import (
+    ClientConnection,
+    Close,
+    ConnectionEnded,
+    Error,
+    Event,
+    Keepalive,
+    Welcome,
+    encode,
+)
+from ._writer import STREAM_ENDED, FrameWriter
 
 __all__ = ["Link", "Pending"]
 
@@ -93,3 +103,36 @@ class Link:
                 self.end(ConnectionLost(f"the server was silent for {limit:g} s"))
                 scope.cancel()
                 return
+
+    async def read(self, welcomed: Callable[[], None], dispatch: Callable[[Event], None]) -> None:
+        """Read until the link ends (``failure`` says why): ``welcomed`` once the server's
+        WELCOME came, ``dispatch`` for every answer, push and END after it."""
+        connection = self.connection
+        try:
+            while True:
+                try:
+                    data = await self.stream.receive()
+                except STREAM_ENDED:
+                    data = b""  # the end of the stream, to the connection object an event
+                self.last_heard = anyio.current_time()
+                self.bytes_read += len(data)
+                connection.receive_data(data)
+                while (event := connection.next_event()) is not None:
+                    if isinstance(event, Welcome):
+                        self.welcomed = True
+                        welcomed()
+                    elif isinstance(event, Close):
+                        self.end(ConnectionLost("the server is going away"))
+                        return
+                    elif isinstance(event, ConnectionEnded):
+                        self.end(ConnectionLost("the server closed the connection"))
+                        return
+                    elif isinstance(event, Error) and event.request == 0:
+                        self.end(RemoteError(event.code, event.message))
+                        return
+                    else:
+                        dispatch(event)
+        except ProtocolError as error:
+            with contextlib.suppress(ConnectionLost):
+                self.writer.write(connection.send(Error(0, error.code, str(error))))
+            self.end(error)
