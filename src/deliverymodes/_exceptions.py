@@ -11,25 +11,45 @@
     └── AccessDenied         the server refused access (HTTP 401 or 403; an ``authorize`` hook)
 
 Misuse of the API (a bad argument) raises the built-in ``ValueError`` or ``TypeError`` with a
-message naming the argument, never a ``DeliveryError``.
+message naming the argument, never a ``DeliveryError``. :class:`ErrorCode` (the codes of the wire
+protocol's ERROR frames, which ``ProtocolError`` and ``RemoteError`` carry) lives here so that the
+exceptions import nothing from the wire protocol.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from ._wire._frames import ErrorCode
+import enum
 
 __all__ = [
     "AccessDenied",
     "ChannelClosed",
     "ConnectionLost",
     "DeliveryError",
+    "ErrorCode",
     "ProtocolError",
     "RemoteError",
     "SlowConsumer",
 ]
+
+
+class ErrorCode(enum.IntEnum):
+    """Stable error codes carried by ERROR frames."""
+
+    MALFORMED_FRAME = 1  # a body that does not parse; the connection is closed
+    FRAME_TOO_LARGE = 2  # a length beyond the receiver's limit; the connection is closed
+    UNKNOWN_FRAME_KIND = 3  # a kind byte this version does not know; the connection is closed
+    PROTOCOL_VIOLATION = 4  # a frame in the wrong direction or state; the connection is closed
+    UNKNOWN_CHANNEL = 10
+    UNSUPPORTED = 11  # the channel does not deliver in the mode asked for
+    BAD_ARGUMENT = 12  # a cursor out of range, a threshold out of range…
+    BAD_PAYLOAD = 13  # the codec could not decode the payload
+    CHANNEL_CLOSED = 14
+    TOO_MANY_SUBSCRIPTIONS = 15
+    UNKNOWN_SUBSCRIPTION = 16
+    TOO_MANY_REQUESTS = 17  # too many long polls waiting on this connection
+    INTERNAL = 18  # the server failed to answer; the request may be retried
+    MESSAGE_TOO_LARGE = 19  # the next message cannot fit in a frame the client accepts
+    CANCELLED = 20  # withdrawn by the client's CANCEL
 
 
 class DeliveryError(Exception):

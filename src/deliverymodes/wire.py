@@ -3,23 +3,29 @@
 Most transports are byte streams: wrap yours as an ``anyio.abc.ByteStream`` and hand it to
 :func:`deliverymodes.serve` and :func:`deliverymodes.connect`. For a transport that carries
 messages rather than bytes, or a client in another event loop, drive the protocol objects here
-yourself: :class:`ServerProtocol` and :class:`ClientProtocol` take bytes in and give events out,
-take events in and give bytes out, and never do I/O. ``docs/wire-protocol.md`` describes every
-frame; ``docs/adapters.md`` walks through writing an adapter.
+yourself: :class:`ServerConnection` and :class:`ClientConnection` take bytes in and give events
+out, take events in and give bytes out, and track what the connection holds (requests open,
+subscriptions and their credit, limits); :class:`ServerProtocol` and :class:`ClientProtocol` are
+the framing and handshake under them. None of them does I/O. ``docs/wire-protocol.md`` describes
+every frame; ``docs/adapters.md`` walks through writing an adapter.
 """
 
 from ._wire import (
     DEFAULT,
     EARLIEST_CURSOR,
+    FRAME_OVERHEAD,
     LATEST_CURSOR,
     MAX_ERROR_TEXT,
+    MAX_JSON_DEPTH,
     MIN_FRAME_SIZE,
     NO_LIMIT,
     PROTOCOL_VERSION,
     Batch,
     Cancel,
+    ClientConnection,
     ClientProtocol,
     Close,
+    ConnectionEnded,
     Credit,
     End,
     EndReason,
@@ -35,10 +41,13 @@ from ._wire import (
     Publish,
     Published,
     Push,
+    RequestRefused,
+    ServerConnection,
     ServerProtocol,
     State,
     Subscribe,
     Subscribed,
+    Subscription,
     Unsubscribe,
     Welcome,
     WireMessage,
@@ -48,15 +57,19 @@ from ._wire import (
 __all__ = [
     "DEFAULT",
     "EARLIEST_CURSOR",
+    "FRAME_OVERHEAD",
     "LATEST_CURSOR",
     "MAX_ERROR_TEXT",
+    "MAX_JSON_DEPTH",
     "MIN_FRAME_SIZE",
     "NO_LIMIT",
     "PROTOCOL_VERSION",
     "Batch",
     "Cancel",
+    "ClientConnection",
     "ClientProtocol",
     "Close",
+    "ConnectionEnded",
     "Credit",
     "End",
     "EndReason",
@@ -72,10 +85,13 @@ __all__ = [
     "Publish",
     "Published",
     "Push",
+    "RequestRefused",
+    "ServerConnection",
     "ServerProtocol",
     "State",
     "Subscribe",
     "Subscribed",
+    "Subscription",
     "Unsubscribe",
     "Welcome",
     "WireMessage",

@@ -1,5 +1,6 @@
 """Channels across processes: serve them over any anyio byte stream, and connect to them."""
 
+from .._reconnect import Reconnect
 from ._client import (
     RemoteLongPollChannel,
     RemoteLongPollSubscriber,
@@ -8,7 +9,8 @@ from ._client import (
     RemotePushChannel,
     RemotePushSubscriber,
 )
-from ._connection import Reconnect, Remote, connect, connect_tcp, connect_unix
+from ._connect import connect, connect_tcp, connect_unix
+from ._connection import Remote
 from ._memory import stream_pair
 from ._server import ServerLimits, serve, serve_listener, serve_tcp, serve_unix
 

@@ -1,7 +1,7 @@
 """A client's connection to a server: one wire connection at a time, made again when it drops.
 
 ``Remote`` owns the requests and push subscriptions made through it. Each wire connection (a
-``_Link``) runs a reader, a writer and a liveness watch; when one drops, requests in flight fail
+``Link``) runs a reader, a writer and a liveness watch; when one drops, requests in flight fail
 with ``ConnectionLost``, calls made meanwhile wait for the next connection (within a bound), and
 push subscriptions are made again on it.
 """
@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import random
-import ssl
 from collections.abc import Awaitable, Callable, Generator, Iterator
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -19,14 +19,7 @@ from anyio.abc import ByteStream
 from typing_extensions import Self
 
 from .._common import AsyncCloseable
-from .._core import (
-    Batch,
-    Message,
-    Release,
-    check_count,
-    check_optional_seconds,
-    make_message,
-)
+from .._core import Batch, Message, check_count, check_optional_seconds
 from .._defaults import (
     DEFAULT_KEEPALIVE_INTERVAL,
     DEFAULT_KEEPALIVE_MISSES,
@@ -34,29 +27,26 @@ from .._defaults import (
     DEFAULT_RECONNECT_CALL_TIMEOUT,
     DEFAULT_WRITE_BUFFER_SIZE,
 )
-from .._exceptions import ChannelClosed, ConnectionLost, DeliveryError, ProtocolError, RemoteError
+from .._exceptions import ConnectionLost, DeliveryError
 from .._reconnect import Reconnect
 from .._wire import Batch as WireBatch
 from .._wire import (
     Cancel,
-    ClientProtocol,
+    ClientConnection,
     Close,
     Codec,
     End,
     Error,
-    ErrorCode,
     Event,
     JsonCodec,
-    Keepalive,
     Published,
     Push,
     Subscribed,
-    Welcome,
     WireMessage,
-    encode,
 )
-from ._server import STREAM_ENDED, check_codec
-from ._writer import FrameWriter
+from .._wire._translate import batch_from_wire, error_for, messages_from_wire
+from ._link import Link, Pending
+from ._payloads import check_codec
 
 if TYPE_CHECKING:
     from ._client import (
@@ -66,61 +56,10 @@ if TYPE_CHECKING:
         RemotePushSubscriber,
     )
 
-__all__ = ["Reconnect", "Remote", "connect", "connect_tcp", "connect_unix"]
+__all__ = ["Remote"]
 
-_KEEPALIVE = encode(Keepalive())
 #: Seconds ``Remote.aclose`` waits for the server to finish after CLOSE before cutting the stream.
 _GOODBYE_TIMEOUT = 5.0
-_RELEASES = {1: Release.MIN_MESSAGES, 2: Release.MIN_BYTES, 3: Release.MAX_WAIT, 4: Release.CLOSED}
-
-
-class _Pending:
-    """A request in flight: its answer, or a callback for it (a subscription's)."""
-
-    __slots__ = ("callback", "done", "error", "number", "reply")
-
-    def __init__(
-        self,
-        number: int,
-        callback: Callable[[Event | None, DeliveryError | None], None] | None = None,
-    ) -> None:
-        self.number = number
-        self.callback = callback
-        self.done = anyio.Event()
-        self.reply: Event | None = None
-        self.error: BaseException | None = None
-
-    def resolve(self, reply: Event | None, error: DeliveryError | None) -> None:
-        if self.callback is not None:
-            self.callback(reply, error)
-        self.reply, self.error = reply, error
-        self.done.set()
-
-
-class _Link:
-    """One wire connection: its stream, protocol state, writer, and what ended it."""
-
-    def __init__(self, stream: ByteStream, protocol: ClientProtocol, writer: FrameWriter) -> None:
-        self.stream = stream
-        self.protocol = protocol
-        self.writer = writer
-        self.last_heard = anyio.current_time()
-        self.welcomed = False
-        self.failure: DeliveryError | None = None
-        self.bytes_read = 0
-
-    def end(self, failure: DeliveryError) -> None:
-        if self.failure is None:
-            self.failure = failure
-
-
-def _error_for(event: Error) -> DeliveryError | ValueError:
-    """The exception a local channel would raise for the same refusal."""
-    if event.code is ErrorCode.CHANNEL_CLOSED:
-        return ChannelClosed(event.message)
-    if event.code is ErrorCode.BAD_ARGUMENT:
-        return ValueError(event.message)
-    return RemoteError(event.code, event.message)
 
 
 class Remote(AsyncCloseable):
@@ -149,18 +88,18 @@ class Remote(AsyncCloseable):
         self._open_stream = open_stream
         self.codec: Codec[Any] = check_codec(codec or JsonCodec())
         self._max_frame_size = check_count("max_frame_size", max_frame_size)
-        ClientProtocol(self._max_frame_size)  # checks the size now, not at the first connection
+        ClientConnection(self._max_frame_size)  # checks the size now, not at the first connection
         self._keepalive = check_optional_seconds("keepalive_interval", keepalive_interval)
         self._keepalive_misses = check_count("keepalive_misses", keepalive_misses)
         self._write_buffer_size = check_count("write_buffer_size", write_buffer_size)
         self.reconnect = reconnect
-        self._link: _Link | None = None  # the connection in use; None while there is none
+        self._link: Link | None = None  # the connection in use; None while there is none
         self._connected = anyio.Event()  # set while there is one, or for good once failed
         self._failure: DeliveryError | None = None  # why it ended for good
         self._closed = False
         self._task_group: anyio.abc.TaskGroup | None = None
         self._maintained = anyio.Event()  # set when the task that keeps it up is done
-        self._pending: dict[int, _Pending] = {}
+        self._pending: dict[int, Pending] = {}
         self._subscriptions: dict[int, RemotePushSubscriber[Any]] = {}
         self._next_number = 0
         self._rng = random.Random()
@@ -199,7 +138,7 @@ class Remote(AsyncCloseable):
         link, task_group = self._link, self._task_group
         if link is not None:
             with contextlib.suppress(ConnectionLost):
-                link.writer.write(link.protocol.send(Close()))
+                link.writer.write(link.connection.send(Close()))
             link.writer.finish()
         self._fail(ConnectionLost("the connection was closed"))
         if task_group is not None:
@@ -241,7 +180,12 @@ class Remote(AsyncCloseable):
                     failure: DeliveryError = ConnectionLost(f"cannot connect: {error}")
                     welcomed = False
                 else:
-                    link = self._link_on(stream)
+                    link = Link.open(
+                        stream,
+                        max_frame_size=self._max_frame_size,
+                        write_buffer_size=self._write_buffer_size,
+                        keepalive=self._keepalive,
+                    )
                     await self._run(link, task_status if not started else None)
                     welcomed, started = link.welcomed, started or link.welcomed
                     failure = link.failure or ConnectionLost("the connection ended")
@@ -267,25 +211,15 @@ class Remote(AsyncCloseable):
     def _delays(self) -> Iterator[float]:
         return iter(()) if self.reconnect is None else self.reconnect.delays(self._rng)
 
-    def _link_on(self, stream: ByteStream) -> _Link:
-        protocol = ClientProtocol(self._max_frame_size)
-        writer = FrameWriter(
-            stream,
-            high_water=self._write_buffer_size,
-            keepalive=self._keepalive,
-            keepalive_frame=_KEEPALIVE,
-        )
-        writer.write(protocol.hello())
-        return _Link(stream, protocol, writer)
-
-    async def _run(self, link: _Link, task_status: anyio.abc.TaskStatus[None] | None) -> None:
+    async def _run(self, link: Link, task_status: anyio.abc.TaskStatus[None] | None) -> None:
         """Run one connection until it ends (``link.failure`` says why)."""
         try:
             async with anyio.create_task_group() as tg:
-                tg.start_soon(self._write, link, tg.cancel_scope)
+                tg.start_soon(link.write, tg.cancel_scope)
                 if self._keepalive is not None:
-                    tg.start_soon(self._watch, link, tg.cancel_scope)
-                await self._read(link, task_status)
+                    limit = self._keepalive * self._keepalive_misses
+                    tg.start_soon(link.watch, limit, tg.cancel_scope)
+                await link.read(partial(self._welcome, link, task_status), self._dispatch)
                 tg.cancel_scope.cancel()
         finally:
             if self._link is link:  # it was in use: what was in flight on it fails now
@@ -295,53 +229,7 @@ class Remote(AsyncCloseable):
             with anyio.CancelScope(shield=True):
                 await link.stream.aclose()
 
-    async def _write(self, link: _Link, scope: anyio.CancelScope) -> None:
-        try:
-            await link.writer.run()
-        except ConnectionLost as error:
-            link.end(error)
-        finally:
-            scope.cancel()
-
-    async def _watch(self, link: _Link, scope: anyio.CancelScope) -> None:
-        """End the connection when the server has been silent for too long (a cable pulled)."""
-        assert self._keepalive is not None
-        limit = self._keepalive * self._keepalive_misses
-        while True:
-            await anyio.sleep_until(link.last_heard + limit)
-            if anyio.current_time() >= link.last_heard + limit:
-                link.end(ConnectionLost(f"the server was silent for {limit:g} s"))
-                scope.cancel()
-                return
-
-    async def _read(self, link: _Link, task_status: anyio.abc.TaskStatus[None] | None) -> None:
-        protocol = link.protocol
-        try:
-            while True:
-                data = await link.stream.receive()
-                link.last_heard = anyio.current_time()
-                link.bytes_read += len(data)
-                protocol.receive_data(data)
-                while (event := protocol.next_event()) is not None:
-                    if isinstance(event, Welcome):
-                        self._welcome(link, task_status)
-                    elif isinstance(event, Close):
-                        link.end(ConnectionLost("the server is going away"))
-                        return
-                    elif isinstance(event, Error) and event.request == 0:
-                        link.end(RemoteError(event.code, event.message))
-                        return
-                    else:
-                        self._dispatch(event)
-        except ProtocolError as error:
-            with contextlib.suppress(ConnectionLost):
-                link.writer.write(encode(Error(0, error.code, str(error))))
-            link.end(error)
-        except STREAM_ENDED:
-            link.end(ConnectionLost("the server closed the connection"))
-
-    def _welcome(self, link: _Link, task_status: anyio.abc.TaskStatus[None] | None) -> None:
-        link.welcomed = True
+    def _welcome(self, link: Link, task_status: anyio.abc.TaskStatus[None] | None) -> None:
         if task_status is None:
             self.reconnects += 1
         self._link = link
@@ -363,7 +251,7 @@ class Remote(AsyncCloseable):
             if ended is not None:
                 ended._end(event.reason)
         elif isinstance(event, Error):
-            self._resolve(event.request, None, _error_for(event))
+            self._resolve(event.request, None, error_for(event.code, event.message))
 
     def _resolve(self, number: int, reply: Event | None, error: Any) -> None:
         pending = self._pending.pop(number, None)
@@ -402,7 +290,7 @@ class Remote(AsyncCloseable):
         """True while a dropped connection may still be made again."""
         return self._failure is None and not self._closed
 
-    async def _usable_link(self) -> _Link:
+    async def _usable_link(self) -> Link:
         """The connection to send on, waiting for it (within ``call_timeout``) if it is down."""
         if self._task_group is None:
             raise RuntimeError("use the connection inside 'async with' first")
@@ -427,14 +315,14 @@ class Remote(AsyncCloseable):
         link = self._link
         if link is not None:
             with contextlib.suppress(ConnectionLost):
-                link.writer.write(link.protocol.send(event))
+                link.writer.write(link.connection.send(event))
 
     async def _request(self, make: Callable[[int], Event]) -> Event:
         link = await self._usable_link()
         number = self._number()
-        pending = self._pending[number] = _Pending(number)
+        pending = self._pending[number] = Pending(number)
         try:
-            link.writer.write(link.protocol.send(make(number)))
+            link.writer.write(link.connection.send(make(number)))
         except ConnectionLost:
             del self._pending[number]
             raise
@@ -462,7 +350,7 @@ class Remote(AsyncCloseable):
 
     def _send_subscribe(self, subscription: RemotePushSubscriber[Any]) -> None:
         number = self._number()
-        self._pending[number] = _Pending(number, subscription._answer)
+        self._pending[number] = Pending(number, subscription._answer)
         self._send(subscription._request(number))
 
     def _drop_subscription(self, subscription: RemotePushSubscriber[Any]) -> bool:
@@ -470,30 +358,11 @@ class Remote(AsyncCloseable):
         return self._subscriptions.pop(subscription.number, None) is not None
 
     def _decode(self, messages: tuple[WireMessage, ...]) -> tuple[Message[Any], ...]:
-        decode = self.codec.decode
-        try:
-            return tuple(
-                [
-                    make_message(offset, decode(data), size, at)
-                    for offset, at, size, data in messages
-                ]
-            )
-        except ValueError as error:
-            raise ProtocolError(
-                ErrorCode.BAD_PAYLOAD, f"cannot decode a payload: {error}"
-            ) from None
+        return messages_from_wire(messages, self.codec.decode)
 
     def _batch(self, reply: Event) -> Batch[Any]:
         assert isinstance(reply, WireBatch)
-        return Batch(
-            self._decode(reply.messages),
-            reply.cursor,
-            reply.missed,
-            reply.closed,
-            _RELEASES.get(reply.reason),
-            reply.epoch,
-            reply.missed_unknown,
-        )
+        return batch_from_wire(reply, self.codec.decode)
 
     # -- channels --------------------------------------------------------------------------------
 
@@ -514,100 +383,3 @@ class Remote(AsyncCloseable):
         from ._client import RemoteLongPollChannel  # noqa: PLC0415 - the channels use this module
 
         return RemoteLongPollChannel(self, name)
-
-
-# -- connecting ------------------------------------------------------------------------------------
-
-
-def connect(
-    stream: ByteStream,
-    *,
-    codec: Codec[Any] | None = None,
-    max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
-    keepalive_interval: float | None = DEFAULT_KEEPALIVE_INTERVAL,
-    keepalive_misses: int = DEFAULT_KEEPALIVE_MISSES,
-    write_buffer_size: int = DEFAULT_WRITE_BUFFER_SIZE,
-) -> Remote:
-    """A connection over an already open anyio byte stream (any transport); it cannot be made
-    again once it drops. Use it as ``async with connect(stream) as remote``."""
-    opened = False
-
-    async def open_once() -> ByteStream:
-        nonlocal opened
-        if opened:
-            raise OSError("a given stream cannot be opened again")
-        opened = True
-        return stream
-
-    return Remote(
-        open_once,
-        codec=codec,
-        max_frame_size=max_frame_size,
-        keepalive_interval=keepalive_interval,
-        keepalive_misses=keepalive_misses,
-        write_buffer_size=write_buffer_size,
-    )
-
-
-def connect_tcp(
-    host: str,
-    port: int,
-    *,
-    ssl_context: ssl.SSLContext | None = None,
-    reconnect: Reconnect | None = Reconnect(),
-    codec: Codec[Any] | None = None,
-    max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
-    keepalive_interval: float | None = DEFAULT_KEEPALIVE_INTERVAL,
-    keepalive_misses: int = DEFAULT_KEEPALIVE_MISSES,
-    write_buffer_size: int = DEFAULT_WRITE_BUFFER_SIZE,
-) -> Remote:
-    """A connection to a server on TCP (TLS with ``ssl_context``): ``async with connect_tcp(…)``.
-
-    It is made again after it drops, as ``reconnect`` says (``None``: never).
-    """
-
-    async def opened() -> ByteStream:
-        if ssl_context is None:
-            return await anyio.connect_tcp(host, port)
-        return await anyio.connect_tcp(
-            host, port, ssl_context=ssl_context, tls_standard_compatible=False
-        )
-
-    return Remote(
-        opened,
-        codec=codec,
-        max_frame_size=max_frame_size,
-        keepalive_interval=keepalive_interval,
-        keepalive_misses=keepalive_misses,
-        write_buffer_size=write_buffer_size,
-        reconnect=reconnect,
-    )
-
-
-def connect_unix(
-    path: str,
-    *,
-    reconnect: Reconnect | None = Reconnect(),
-    codec: Codec[Any] | None = None,
-    max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
-    keepalive_interval: float | None = DEFAULT_KEEPALIVE_INTERVAL,
-    keepalive_misses: int = DEFAULT_KEEPALIVE_MISSES,
-    write_buffer_size: int = DEFAULT_WRITE_BUFFER_SIZE,
-) -> Remote:
-    """A connection to a server on a Unix socket: ``async with connect_unix(path) as remote``.
-
-    It is made again after it drops, as ``reconnect`` says (``None``: never).
-    """
-
-    async def opened() -> ByteStream:
-        return await anyio.connect_unix(path)
-
-    return Remote(
-        opened,
-        codec=codec,
-        max_frame_size=max_frame_size,
-        keepalive_interval=keepalive_interval,
-        keepalive_misses=keepalive_misses,
-        write_buffer_size=write_buffer_size,
-        reconnect=reconnect,
-    )

@@ -7,7 +7,10 @@ from anyio.abc import ByteSendStream
 
 from .._exceptions import ConnectionLost
 
-__all__ = ["FrameWriter"]
+__all__ = ["STREAM_ENDED", "FrameWriter"]
+
+#: What receiving from a stream raises when the peer is gone.
+STREAM_ENDED = (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError, OSError)
 
 
 class FrameWriter:

@@ -1,7 +1,10 @@
 """The sans-IO wire protocol: frames, events, codecs and the two connection ends. No I/O."""
 
+from ._client import ClientConnection
 from ._codec import MAX_JSON_DEPTH, BytesCodec, Codec, JsonCodec, dump_json, load_json
-from ._frames import (
+from ._decode import FrameDecoder
+from ._encode import batch_flags, encode, encode_batch, encode_push
+from ._events import (
     DEFAULT,
     EARLIEST_CURSOR,
     LATEST_CURSOR,
@@ -12,13 +15,13 @@ from ._frames import (
     Batch,
     Cancel,
     Close,
+    ConnectionEnded,
     Credit,
     End,
     EndReason,
     Error,
     ErrorCode,
     Event,
-    FrameDecoder,
     Hello,
     Keepalive,
     Kind,
@@ -32,16 +35,16 @@ from ._frames import (
     Unsubscribe,
     Welcome,
     WireMessage,
-    batch_flags,
-    encode,
-    encode_batch,
-    encode_push,
 )
-from ._protocol import ClientProtocol, ServerProtocol, State
+from ._protocol import ClientProtocol, ServerProtocol
+from ._server import FRAME_OVERHEAD, ServerConnection
+from ._state import State, Subscription
+from ._translate import RequestRefused
 
 __all__ = [
     "DEFAULT",
     "EARLIEST_CURSOR",
+    "FRAME_OVERHEAD",
     "LATEST_CURSOR",
     "MAX_ERROR_TEXT",
     "MAX_JSON_DEPTH",
@@ -51,9 +54,11 @@ __all__ = [
     "Batch",
     "BytesCodec",
     "Cancel",
+    "ClientConnection",
     "ClientProtocol",
     "Close",
     "Codec",
+    "ConnectionEnded",
     "Credit",
     "End",
     "EndReason",
@@ -70,10 +75,13 @@ __all__ = [
     "Publish",
     "Published",
     "Push",
+    "RequestRefused",
+    "ServerConnection",
     "ServerProtocol",
     "State",
     "Subscribe",
     "Subscribed",
+    "Subscription",
     "Unsubscribe",
     "Welcome",
     "WireMessage",

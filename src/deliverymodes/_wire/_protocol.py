@@ -1,69 +1,40 @@
-"""The two ends of a wire connection as sans-IO state machines (think h11).
+"""The framing and handshake of a wire connection's two ends (think h11), under the connection
+objects.
 
 Bytes in with ``receive_data``, events out with ``next_event``; events in with ``send``, bytes
-out. They check framing, the handshake and which side may send what; what a request *means* is
-left to the code that drives them (the server and client in ``deliverymodes``, or yours).
+out. They check framing, the handshake and which side may send what; what requests *mean*
+(numbers open, subscriptions, credit, limits) is tracked by ``ServerConnection`` and
+``ClientConnection``, built on them.
 """
 
 from __future__ import annotations
 
-import enum
-
 from .._exceptions import ProtocolError
-from ._frames import (
+from ._decode import FrameDecoder
+from ._encode import encode
+from ._events import (
     MIN_FRAME_SIZE,
     PROTOCOL_VERSION,
-    Batch,
     Cancel,
     Close,
-    Credit,
-    End,
     Error,
     ErrorCode,
     Event,
-    FrameDecoder,
     Hello,
-    Keepalive,
     LongPoll,
     Poll,
     Publish,
-    Published,
-    Push,
     Subscribe,
-    Subscribed,
-    Unsubscribe,
     Welcome,
-    encode,
 )
+from ._state import CONNECTION_TRANSITIONS, FROM_CLIENT, FROM_SERVER, State, frame_name
 
-__all__ = ["ClientProtocol", "ServerProtocol", "State"]
-
-_FROM_CLIENT = (
-    Error,
-    Hello,
-    Publish,
-    Subscribe,
-    Credit,
-    Unsubscribe,
-    Poll,
-    LongPoll,
-    Cancel,
-    Keepalive,
-    Close,
-)
-_REQUESTS = (Publish, Subscribe, Poll, LongPoll, Cancel)
-_FROM_SERVER = (Welcome, Published, Subscribed, Push, End, Batch, Error, Keepalive, Close)
+__all__ = ["ClientProtocol", "FrameProtocol", "ServerProtocol", "State"]
 
 
-class State(enum.Enum):
-    """Where a connection is: before the handshake, open, or closed by one side."""
+class FrameProtocol:
+    """Framing, the handshake, and which side may send what; the state moves as ``_state`` says."""
 
-    HANDSHAKE = "handshake"
-    OPEN = "open"
-    CLOSED = "closed"
-
-
-class _Protocol:
     _receives: tuple[type, ...]
     _sends: tuple[type, ...]
 
@@ -78,6 +49,11 @@ class _Protocol:
     def max_frame_size(self) -> int:
         """The largest frame this end accepts."""
         return self._decoder.max_frame_size
+
+    @property
+    def buffered(self) -> int:
+        """Bytes received and not yet returned as events (part of a frame, or more)."""
+        return self._decoder.buffered
 
     def receive_data(self, data: bytes) -> None:
         """Add bytes that arrived from the peer."""
@@ -95,23 +71,24 @@ class _Protocol:
         if not isinstance(event, self._receives):
             raise ProtocolError(
                 ErrorCode.PROTOCOL_VIOLATION,
-                f"{type(event).__name__.upper()} frames do not travel in this direction",
+                f"{frame_name(type(event))} frames do not travel in this direction",
             )
         if self.state is State.CLOSED:
-            raise ProtocolError(ErrorCode.PROTOCOL_VIOLATION, "frame after CLOSE")
+            raise ProtocolError(ErrorCode.PROTOCOL_VIOLATION, "frame after CLOSE or ERROR 0")
         self._received(event)
         return event
 
     def _received(self, event: Event) -> None:
-        if isinstance(event, Close):
-            self.state = State.CLOSED
+        if isinstance(event, Error) and event.request:
+            return  # an answer to one request: the connection goes on
+        self.state = CONNECTION_TRANSITIONS[self.state].get(type(event), self.state)
 
     def send(self, event: Event) -> bytes:
         """The bytes to send for ``event``; raises ``TypeError`` if this end may not send it."""
         if not isinstance(event, self._sends):
             raise TypeError(f"this end does not send {type(event).__name__} frames")
         if isinstance(event, Close):
-            self.state = State.CLOSED
+            self.state = CONNECTION_TRANSITIONS[self.state][Close]
         return encode(event)
 
 
@@ -124,11 +101,11 @@ def _peer_max_frame_size(size: int) -> int:
     return size
 
 
-class ServerProtocol(_Protocol):
+class ServerProtocol(FrameProtocol):
     """The serving end: expects HELLO first, then requests; sends WELCOME, answers and pushes."""
 
-    _receives = _FROM_CLIENT
-    _sends = _FROM_SERVER
+    _receives = FROM_CLIENT
+    _sends = FROM_SERVER
 
     def _received(self, event: Event) -> None:
         if self.state is State.HANDSHAKE:
@@ -141,15 +118,15 @@ class ServerProtocol(_Protocol):
                     f"{PROTOCOL_VERSION})",
                 )
             self.peer_max_frame_size = _peer_max_frame_size(event.max_frame_size)
-            self.state = State.OPEN
+            super()._received(event)
         elif isinstance(event, Hello):
             raise ProtocolError(ErrorCode.PROTOCOL_VIOLATION, "HELLO sent twice")
         elif isinstance(event, Error) and event.request != 0:
             raise ProtocolError(
                 ErrorCode.PROTOCOL_VIOLATION, "an ERROR from a client must carry request 0"
             )
-        elif isinstance(event, _REQUESTS) and event.request == 0:
-            kind = type(event).__name__.upper()
+        elif isinstance(event, (Publish, Subscribe, Poll, LongPoll, Cancel)) and event.request == 0:
+            kind = frame_name(type(event))
             raise ProtocolError(
                 ErrorCode.PROTOCOL_VIOLATION, f"{kind} with request number 0, which is reserved"
             )
@@ -161,11 +138,11 @@ class ServerProtocol(_Protocol):
         return self.send(Welcome(PROTOCOL_VERSION, self.max_frame_size))
 
 
-class ClientProtocol(_Protocol):
+class ClientProtocol(FrameProtocol):
     """The connecting end: sends HELLO first, then requests; expects WELCOME, answers and pushes."""
 
-    _receives = _FROM_SERVER
-    _sends = _FROM_CLIENT
+    _receives = FROM_SERVER
+    _sends = FROM_CLIENT
 
     def hello(self) -> bytes:
         """The HELLO frame that opens the connection."""
@@ -175,9 +152,7 @@ class ClientProtocol(_Protocol):
         if self.state is State.HANDSHAKE:
             if isinstance(event, Welcome):
                 self.peer_max_frame_size = _peer_max_frame_size(event.max_frame_size)
-                self.state = State.OPEN
-                return
-            if not (isinstance(event, Error) and event.request == 0):
+            elif not (isinstance(event, Error) and event.request == 0):
                 raise ProtocolError(
                     ErrorCode.PROTOCOL_VIOLATION, "the server's first frame must be WELCOME"
                 )
