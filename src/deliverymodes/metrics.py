@@ -194,7 +194,7 @@ class ChannelCollector:
         return [*(_family(metric) for metric in METRICS), *servers]
 
     def collect(self) -> Iterator[Metric]:
-        """One family per metric, one sample per channel, read now."""
+        """One family per metric, one sample per channel (and server), read now."""
         families = [(_family(metric), metric.field) for metric in METRICS]
         for name, model, statistics in _readings(self._channels):
             for family, field in families:
