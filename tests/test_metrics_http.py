@@ -1,127 +1,36 @@
-"""``HttpApp`` serving ``/metrics``, its own connection counts, and server counts as metrics."""
+"""``HttpApp`` serving ``/metrics``: what a scrape holds, when it is served, and the alternative
+of mounting ``prometheus_client``'s own ASGI app."""
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncGenerator, AsyncIterator
-from contextlib import AbstractAsyncContextManager, aclosing, asynccontextmanager
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import anyio
 import attrs
 import httpx
 import pytest
-from httpx_ws import AsyncWebSocketSession, WebSocketDisconnect, aconnect_ws
 
-from deliverymodes import (
-    Batching,
-    HttpApp,
-    LongPollChannel,
-    PollChannel,
-    PushChannel,
-    ServerSentEvent,
-    ServerStatistics,
-    SseParser,
-    metrics,
-)
-from deliverymodes.metrics import METRICS, SERVER_METRICS, ChannelCollector, observe_channels
+from deliverymodes import HttpApp, PushChannel, ServerStatistics, metrics
+from deliverymodes.metrics import METRICS, SERVER_METRICS, ChannelCollector
 from tests.http_helpers import running_app
 from tests.test_package import run_without
 
 prometheus_client = pytest.importorskip("prometheus_client")
-from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
-
-Labels = tuple[tuple[str, str], ...]
-Samples = dict[tuple[str, Labels], float]
-
-
-def parsed(text: str) -> Samples:
-    """Every sample of an exposition, by (sample name, sorted labels)."""
-    samples: Samples = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if not sample.name.endswith("_created"):
-                samples[sample.name, tuple(sorted(sample.labels.items()))] = sample.value
-    return samples
-
-
-def exposed(name: str, counter: bool) -> str:
-    return name + ("_total" if counter else "")
-
-
-def channel_samples(name: str, model: str, channel: Any) -> Samples:
-    statistics = attrs.asdict(channel.statistics())
-    labels = (("channel", name), ("model", model))
-    return {(exposed(m.name, m.counter), labels): statistics[m.field] for m in METRICS}
-
-
-def server_samples(name: str, statistics: ServerStatistics) -> Samples:
-    values = attrs.asdict(statistics)
-    labels = (("server", name),)
-    return {(exposed(m.name, m.counter), labels): values[m.field] for m in SERVER_METRICS}
-
-
-def websocket(
-    url: str, client: httpx.AsyncClient
-) -> AbstractAsyncContextManager[AsyncWebSocketSession]:
-    session: AbstractAsyncContextManager[AsyncWebSocketSession] = aconnect_ws(url, client)
-    return session
-
-
-async def close_code(url: str, client: httpx.AsyncClient) -> int:
-    """The code a WebSocket that the server closes at once is closed with."""
-    async with websocket(url, client) as socket:
-        with pytest.raises(WebSocketDisconnect) as closed:
-            await socket.receive_text()
-    return closed.value.code
-
-
-class EventReader:
-    """The events of one SSE response, read a few at a time (comments skipped)."""
-
-    def __init__(self, chunks: AsyncIterator[bytes]) -> None:
-        self._chunks = chunks
-        self._parser = SseParser()
-        self._ready: list[ServerSentEvent] = []
-
-    async def next(self) -> ServerSentEvent:
-        while not self._ready:
-            self._ready.extend(self._parser.feed(await self._chunks.__anext__()))
-        return self._ready.pop(0)
-
-
-@asynccontextmanager
-async def event_stream(client: httpx.AsyncClient, path: str) -> AsyncIterator[EventReader]:
-    """An SSE stream, open once its ``ready`` event has come."""
-    async with client.stream("GET", path) as response:
-        chunks = cast(AsyncGenerator[bytes, None], response.aiter_bytes())
-        async with aclosing(chunks):
-            reader = EventReader(chunks)
-            assert (await reader.next()).event == "ready"
-            yield reader
-
-
-async def settled(app: HttpApp, connections: int) -> ServerStatistics:
-    """The app's statistics once exactly ``connections`` are open (a request's count ends
-    just after its answer reaches the client)."""
-    while app.statistics().connections != connections:  # noqa: ASYNC110
-        await anyio.sleep(0.01)
-    return app.statistics()
-
-
-async def until(condition: Any) -> None:
-    while not condition():  # noqa: ASYNC110
-        await anyio.sleep(0.01)
-
-
-def three_channels() -> dict[str, Any]:
-    return {
-        "push": PushChannel[object](),
-        "poll": PollChannel[object](),
-        "long": LongPollChannel[object](batching=Batching(max_wait=30)),
-    }
+from tests.metrics_helpers import (  # noqa: E402 - needs prometheus_client
+    channel_samples,
+    close_code,
+    event_stream,
+    exposed,
+    parsed,
+    server_samples,
+    settled,
+    three_channels,
+    until,
+    websocket,
+)
 
 
 async def test_a_scrape_equals_the_statistics_after_a_known_workload_in_each_model() -> None:
@@ -204,45 +113,6 @@ async def test_a_scrape_equals_the_statistics_after_a_known_workload_in_each_mod
     assert answers[0]["reason"] == "min_messages"
 
 
-async def test_connection_counts_follow_a_known_set_of_requests() -> None:
-    channels = three_channels()
-    app = HttpApp(channels)
-    assert app.statistics() == ServerStatistics()
-    async with running_app(app) as url, httpx.AsyncClient(base_url=url) as client:
-        with anyio.fail_after(20):
-            await client.post("/poll", json=1)
-            await client.get("/poll")
-            assert (await client.get("/nowhere")).status_code == 404
-            assert await settled(app, 0) == ServerStatistics(
-                connections_opened=3, requests=3, refused=1
-            )
-            async with event_stream(client, "/push/events"):
-                assert app.statistics() == ServerStatistics(
-                    connections=1, event_streams=1, connections_opened=4, requests=4, refused=1
-                )
-                async with websocket(f"{url}/push/ws", client):
-                    await until(lambda: channels["push"].statistics().subscribers == 2)
-                    opened = ServerStatistics(
-                        connections=2,
-                        event_streams=1,
-                        websockets=1,
-                        connections_opened=5,
-                        requests=5,
-                        refused=1,
-                    )
-                    assert app.statistics() == opened
-                assert await close_code(f"{url}/nowhere/ws", client) == 4404
-            after_streams = await settled(app, 0)
-            assert after_streams == ServerStatistics(connections_opened=6, requests=6, refused=2)
-
-            await app.aclose()  # from now on everything is refused
-            assert (await client.get("/poll")).status_code == 503
-            assert (await client.get("/push/events")).status_code == 200  # ends at once
-            assert await close_code(f"{url}/push/ws", client) == 1001
-            final = await settled(app, 0)
-    assert final == ServerStatistics(connections_opened=9, requests=9, refused=5)
-
-
 async def test_metrics_are_off_by_default() -> None:
     app = HttpApp(three_channels())
     assert not app.metrics
@@ -312,70 +182,6 @@ def test_metrics_without_prometheus_client_say_which_extra_to_install() -> None:
     )
     result = run_without("prometheus_client", "from deliverymodes import HttpApp; HttpApp({})")
     assert result.returncode == 0, result.stderr
-
-
-class FixedServer:
-    """A server of your own, as the collector sees it: anything with a ``statistics()``."""
-
-    def __init__(self, statistics: object) -> None:
-        self._statistics = statistics
-
-    def statistics(self) -> object:
-        return self._statistics
-
-
-def test_the_collector_reports_servers_by_name() -> None:
-    figures = ServerStatistics(
-        connections=4, event_streams=1, websockets=2, connections_opened=9, requests=30, refused=3
-    )
-    servers: dict[str, object] = {"tcp": FixedServer(figures)}
-    registry = prometheus_client.CollectorRegistry()
-    registry.register(ChannelCollector({}, servers=servers))
-    servers["other"] = FixedServer("not statistics")  # skipped, as a channel's would be
-    samples = parsed(prometheus_client.generate_latest(registry).decode())
-    assert samples == server_samples("tcp", figures)
-    assert samples["deliverymodes_requests_refused_total", (("server", "tcp"),)] == 3
-    assert samples["deliverymodes_connections", (("server", "tcp"),)] == 4
-
-
-@pytest.mark.parametrize("bad", [42, {"x": 42}, {1: FixedServer(ServerStatistics())}])
-def test_servers_that_cannot_be_reported_are_refused_at_once(bad: Any) -> None:
-    with pytest.raises(TypeError, match=r"statistics|mapping|strings"):
-        ChannelCollector({}, servers=bad)
-    with pytest.raises(TypeError, match=r"statistics|mapping|strings"):
-        observe_channels(object(), {}, servers=bad)  # type: ignore[arg-type]
-
-
-async def test_opentelemetry_instruments_read_the_server_counts() -> None:
-    sdk_metrics = pytest.importorskip("opentelemetry.sdk.metrics")
-    export = pytest.importorskip("opentelemetry.sdk.metrics.export")
-    channels = three_channels()
-    app = HttpApp(channels)
-    reader = export.InMemoryMetricReader()
-    provider = sdk_metrics.MeterProvider(metric_readers=[reader])
-    observe_channels(provider.get_meter("test"), channels, servers={"http": app})
-    async with running_app(app) as url, httpx.AsyncClient(base_url=url) as client:
-        with anyio.fail_after(20):
-            await client.post("/long", json=1)
-            await client.get("/long", params={"cursor": 0})
-            await client.get("/long", params={"cursor": "soon"})  # 400
-            async with event_stream(client, "/long/events"):
-                statistics = await settled(app, 1)
-                data = reader.get_metrics_data()
-    provider.shutdown()
-    seen: dict[str, float] = {}
-    for resource in data.resource_metrics:
-        for scope in resource.scope_metrics:
-            for metric in scope.metrics:
-                for point in metric.data.data_points:
-                    if "server" in point.attributes:
-                        assert dict(point.attributes) == {"server": "http"}
-                        seen[metric.name] = point.value
-    values = attrs.asdict(statistics)
-    assert seen == {metric.otel_name: values[metric.field] for metric in SERVER_METRICS}
-    assert statistics == ServerStatistics(
-        connections=1, event_streams=1, connections_opened=4, requests=4, refused=1
-    )
 
 
 async def test_prometheus_asgi_app_mounted_next_to_the_app() -> None:
