@@ -65,6 +65,7 @@ from ._remote import (
     serve_unix,
     stream_pair,
 )
+from ._server_statistics import ServerStatistics
 from ._wire import BytesCodec, Codec, ErrorCode, JsonCodec
 
 __version__ = "0.1.0.dev0"
@@ -115,6 +116,7 @@ __all__ = [
     "ServedSubscription",
     "ServerLimits",
     "ServerSentEvent",
+    "ServerStatistics",
     "SlowConsumer",
     "SseParser",
     "Start",

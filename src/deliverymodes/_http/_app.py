@@ -21,12 +21,14 @@ from .._defaults import (
     DEFAULT_SSE_RETRY,
 )
 from .._exceptions import AccessDenied
+from .._server_statistics import ServerCounts, ServerStatistics
 from .._serving import Served, ServedChannels
 from ._events import serve_events, serve_goodbye
 from ._fragments import Fragments
+from ._metrics import METRICS_NAME, MetricsPage
 from ._polls import serve_poll
 from ._publish import serve_publish
-from ._request import HttpError, Receive, Scope, Send, respond
+from ._request import HttpError, Receive, Scope, Send, parameters, respond
 from ._shutdown import Closing, SignalWatch, waker
 from ._statuses import refusals
 from ._websocket import serve_websocket
@@ -48,10 +50,14 @@ class HttpApp:
     - the same with ``wait=S`` (and ``min_messages``, ``min_bytes``): long poll.
     - ``GET /{name}/events``: Server-Sent Events, resumable with ``Last-Event-ID``.
     - WebSocket ``/{name}/ws``: push (and publish, by sending text frames).
+    - with ``metrics=True``, ``GET /metrics``: the channels' statistics and the app's own
+      :meth:`statistics` in the Prometheus text format (needs ``prometheus-client``); no channel
+      may then be named "metrics".
 
-    ``authorize(scope, channel, action)`` (action: "publish", "poll" or "subscribe") may return
-    False (403) or raise :class:`AccessDenied`; it may be a coroutine function. Mount it anywhere:
-    Starlette, FastAPI, Quart, or a bare ASGI server.
+    ``authorize(scope, channel, action)`` (action: "publish", "poll" or "subscribe"; "metrics"
+    with channel "" for ``/metrics``) may return False (403) or raise :class:`AccessDenied`; it
+    may be a coroutine function. Mount it anywhere: Starlette, FastAPI, Quart, or a bare ASGI
+    server.
     """
 
     def __init__(
@@ -65,10 +71,18 @@ class HttpApp:
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         max_body_size: int = DEFAULT_MAX_BODY_SIZE,
         shutdown_on_signals: bool = True,
+        metrics: bool = False,
     ) -> None:
         self._served = ServedChannels(channels)
         if any("/" in name or not name for name in channels):
             raise ValueError("channel names must be non-empty and contain no '/'")
+        if not isinstance(metrics, bool):
+            raise TypeError(f"metrics must be a bool, not {metrics!r}")
+        if metrics and METRICS_NAME in channels:
+            raise ValueError(
+                f"a channel named {METRICS_NAME!r} cannot be served with metrics=True:"
+                f" /{METRICS_NAME} is the metrics endpoint"
+            )
         self.authorize = authorize
         self.max_wait = check_seconds("max_wait", max_wait)
         self.keepalive_interval = check_seconds("keepalive_interval", keepalive_interval)
@@ -80,11 +94,23 @@ class HttpApp:
         self.shutdown_on_signals = shutdown_on_signals
         self._fragments = Fragments()
         self._closing = Closing()
+        self._counts = ServerCounts()
+        self._metrics = MetricsPage(self) if metrics else None
 
     @property
     def channels(self) -> Mapping[str, object]:
         """The channels served, by name (the mapping given, still the caller's)."""
         return self._served.channels
+
+    @property
+    def metrics(self) -> bool:
+        """Whether ``GET /metrics`` is served."""
+        return self._metrics is not None
+
+    def statistics(self) -> ServerStatistics:
+        """What the app has served since it was made: requests and WebSockets open now, and
+        counted (see :class:`ServerStatistics`)."""
+        return self._counts.statistics()
 
     @property
     def closed(self) -> bool:
@@ -101,12 +127,23 @@ class HttpApp:
         self._closing.close()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            await self._http(scope, receive, send)
-        elif scope["type"] == "websocket":
-            await serve_websocket(self, scope, receive, send)
-        elif scope["type"] == "lifespan":
+        kind = scope["type"]
+        if kind == "lifespan":
             await self._lifespan(receive, send)
+            return
+        if kind not in ("http", "websocket"):
+            return
+        counts = self._counts
+        counts.connections_opened += 1
+        counts.requests += 1
+        counts.connections += 1
+        try:
+            if kind == "http":
+                await self._http(scope, receive, send)
+            else:
+                await serve_websocket(self, scope, receive, send)
+        finally:
+            counts.connections -= 1
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         """Startup and shutdown; meanwhile, close at once on SIGTERM or SIGINT, before the
@@ -144,18 +181,17 @@ class HttpApp:
     # -- routing ---------------------------------------------------------------------------------
 
     def _route(self, scope: Scope) -> tuple[str, Served, str]:
-        path: str = scope["path"]
-        root = scope.get("root_path", "")
-        if root and path.startswith(root):
-            path = path[len(root) :]
-        parts = [part for part in path.split("/") if part]
+        """The channel a request is for, and its kind: "channel", "events" or "ws"."""
+        path, parts = _path(scope)
         if len(parts) == 1:
             kind = "channel"
         elif len(parts) == 2 and parts[1] in ("events", "ws"):
             kind = parts[1]
         else:
             raise HttpError(404, f"no such path: {path[:100]}")
-        channel = self._served.get(parts[0])
+        # With metrics on, a channel added to the mapping under the endpoint's name is not served.
+        reserved = self._metrics is not None and parts[0] == METRICS_NAME
+        channel = None if reserved else self._served.get(parts[0])
         if channel is None:
             raise HttpError(404, f"no channel named {parts[0][:100]!r}")
         return parts[0], channel, kind
@@ -168,15 +204,20 @@ class HttpApp:
             if inspect.isawaitable(allowed):
                 allowed = await allowed
         if not allowed:
-            raise HttpError(403, f"not allowed to {action} on {name!r}")
+            what = "read the metrics" if action == "metrics" else f"{action} on {name!r}"
+            raise HttpError(403, f"not allowed to {what}")
 
     # -- HTTP ------------------------------------------------------------------------------------
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
+            if self._metrics is not None and _path(scope)[1] == [METRICS_NAME]:
+                await self._serve_metrics(scope, self._metrics, send)
+                return
             name, channel, kind = self._route(scope)
             if self.closed:
                 if kind == "events" and scope["method"] == "GET":
+                    self._counts.refused += 1  # a stream that ends at once: come back later
                     await serve_goodbye(self, send)
                     return
                 raise HttpError(503, "the server is shutting down", [(b"retry-after", b"3")])
@@ -200,4 +241,23 @@ class HttpApp:
             else:
                 raise HttpError(405, f"{method} not allowed", [(b"allow", b"GET, POST")])
         except HttpError as error:
+            self._counts.refused += 1
             await respond(send, error.status, {"error": error.message}, error.headers)
+
+    async def _serve_metrics(self, scope: Scope, page: MetricsPage, send: Send) -> None:
+        if self.closed:
+            raise HttpError(503, "the server is shutting down", [(b"retry-after", b"3")])
+        if scope["method"] != "GET":
+            raise HttpError(405, f"{scope['method']} not allowed", [(b"allow", b"GET")])
+        parameters(scope, frozenset())
+        await self._check_access(scope, "", "metrics")
+        await page.serve(send)
+
+
+def _path(scope: Scope) -> tuple[str, list[str]]:
+    """A request's path below the app's root, and its non-empty segments."""
+    path: str = scope["path"]
+    root = scope.get("root_path", "")
+    if root and path.startswith(root):
+        path = path[len(root) :]
+    return path, [part for part in path.split("/") if part]

@@ -212,7 +212,12 @@ async def _respond_with_events(
             return
         await send(body(b"", more=False))
 
-    await unless_disconnected(receive, stream_all())
+    counts = app._counts
+    counts.event_streams += 1
+    try:
+        await unless_disconnected(receive, stream_all())
+    finally:
+        counts.event_streams -= 1
 
 
 async def _stream_log(

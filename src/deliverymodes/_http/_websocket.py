@@ -40,8 +40,7 @@ async def serve_websocket(app: HttpApp, scope: Scope, receive: Receive, send: Se
     if (await receive())["type"] != "websocket.connect":
         return
     if app.closed:
-        await send({"type": "websocket.accept"})
-        await send({"type": "websocket.close", "code": _GOING_AWAY, "reason": "shutting down"})
+        await _refuse(app, send, _GOING_AWAY, "shutting down")
         return
     try:
         name, channel, kind = app._route(scope)
@@ -52,11 +51,7 @@ async def serve_websocket(app: HttpApp, scope: Scope, receive: Receive, send: Se
         if not channel.subscribable:
             raise HttpError(400, "this channel cannot be subscribed to")
     except HttpError as error:
-        # Accepted first, so that the client sees the code and the reason (a close before
-        # accepting becomes an HTTP 403 at the handshake, whatever the cause).
-        await send({"type": "websocket.accept"})
-        reason = _reason(error.message)
-        await send({"type": "websocket.close", "code": 4000 + error.status, "reason": reason})
+        await _refuse(app, send, 4000 + error.status, _reason(error.message))
         return
     subscriber: ServedSubscription[Any] | None = None
     if channel.push is not None:
@@ -67,6 +62,7 @@ async def serve_websocket(app: HttpApp, scope: Scope, receive: Receive, send: Se
     else:
         assert channel.log is not None
         forwarding = partial(_forward_log, app, send, channel, channel.log.head)
+    app._counts.websockets += 1
     try:
         await send({"type": "websocket.accept"})
         with app._closing.scope() as closing:
@@ -87,9 +83,19 @@ async def serve_websocket(app: HttpApp, scope: Scope, receive: Receive, send: Se
                 close = {"type": "websocket.close", "code": _GOING_AWAY, "reason": "going away"}
                 await send(close)
     finally:
+        app._counts.websockets -= 1
         if subscriber is not None:
             with anyio.CancelScope(shield=True):
                 await subscriber.aclose()
+
+
+async def _refuse(app: HttpApp, send: Send, code: int, reason: str) -> None:
+    """Close the socket at once with ``code``. Accepted first, so that the client sees the code
+    and the reason (a close before accepting becomes an HTTP 403 at the handshake, whatever the
+    cause)."""
+    app._counts.refused += 1
+    await send({"type": "websocket.accept"})
+    await send({"type": "websocket.close", "code": code, "reason": reason})
 
 
 async def _forward(
@@ -156,6 +162,7 @@ async def _publishes(
         if event["type"] != "websocket.receive":
             continue
         frames += 1
+        app._counts.requests += 1
         try:
             text = event.get("text")
             if text is None:
@@ -169,5 +176,6 @@ async def _publishes(
             await publish(load_json(text))
         except (HttpError, ValueError, TypeError, ChannelClosed) as error:
             text = getattr(error, "message", None) or str(error) or "refused"
+            app._counts.refused += 1
             reply = {"error": text, "frame": frames}
             await send({"type": "websocket.send", "text": dumps(reply)})
