@@ -2,7 +2,8 @@
 
 Run: ``python benchmarks/channels.py`` (needs the ``bench`` extra for trio and broadcaster).
 Every figure is messages (or deliveries) per second for 64-byte payloads; each ratio compares it
-with a baseline measured in the same run, on the same backend.
+with a baseline measured in the same run, on the same backend. ``--measure-lag`` makes the
+channels measure delivery lag (``measure_lag=True``), to see what that costs.
 """
 
 from __future__ import annotations
@@ -76,9 +77,11 @@ async def broadcaster_fanout(count: int, subscribers: int) -> float:
     return count * subscribers / elapsed
 
 
-async def push_fanout(count: int, subscribers: int) -> float:
+async def push_fanout(count: int, subscribers: int, measure_lag: bool = False) -> float:
     """PushChannel (BLOCK, buffer 1000) to ``subscribers`` subscribers, every message to each."""
-    channel = PushChannel[bytes](buffer_size=BUFFER, overflow=Overflow.BLOCK)
+    channel = PushChannel[bytes](
+        buffer_size=BUFFER, overflow=Overflow.BLOCK, measure_lag=measure_lag
+    )
     subs = [channel.subscribe() for _ in range(subscribers)]
 
     async def consume(index: int) -> None:
@@ -99,9 +102,9 @@ async def push_fanout(count: int, subscribers: int) -> float:
     return count * subscribers / elapsed
 
 
-async def longpoll_batches(count: int, batch: int) -> float:
+async def longpoll_batches(count: int, batch: int, measure_lag: bool = False) -> float:
     """LongPollChannel: one producer; one consumer long-polls batches of ``batch`` messages."""
-    channel = LongPollChannel[bytes]()
+    channel = LongPollChannel[bytes](measure_lag=measure_lag)
     received = 0
 
     async def consume() -> None:
@@ -144,7 +147,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backend", choices=["asyncio", "trio", "both"], default="both")
     parser.add_argument("--messages", type=int, default=100_000, help="messages per 1:1 run")
     parser.add_argument("--runs", type=int, default=3, help="best of this many runs per figure")
+    parser.add_argument("--measure-lag", action="store_true", help="channels measure delivery lag")
     args = parser.parse_args(argv)
+    lag = args.measure_lag
     backends = ["asyncio", "trio"] if args.backend == "both" else [args.backend]
     n = args.messages
     rows: list[tuple[str, str, float, str, float]] = []
@@ -155,18 +160,18 @@ def main(argv: list[str] | None = None) -> int:
         if backend == "asyncio" and have_broadcaster():
             fan_base = best(args.runs, lambda: broadcaster_fanout(n // 20, 100), backend)
             rows.append((backend, "broadcaster, 100 subs (baseline)", fan_base, "broadcaster", 1.0))
-        one = best(args.runs, lambda: push_fanout(n, 1), backend)
+        one = best(args.runs, lambda: push_fanout(n, 1, lag), backend)
         rows.append((backend, "PushChannel, 1 sub", one, "raw stream", one / raw))
-        hundred = best(args.runs, lambda: push_fanout(n // 20, 100), backend)
+        hundred = best(args.runs, lambda: push_fanout(n // 20, 100, lag), backend)
         if fan_base is not None:
             rows.append(
                 (backend, "PushChannel, 100 subs", hundred, "broadcaster", hundred / fan_base)
             )
         else:
             rows.append((backend, "PushChannel, 100 subs", hundred, "raw stream", hundred / raw))
-        thousand = best(args.runs, lambda: push_fanout(n // 200, 1000), backend)
+        thousand = best(args.runs, lambda: push_fanout(n // 200, 1000, lag), backend)
         rows.append((backend, "PushChannel, 1000 subs", thousand, "raw stream", thousand / raw))
-        batches = best(args.runs, lambda: longpoll_batches(n, 100), backend)
+        batches = best(args.runs, lambda: longpoll_batches(n, 100, lag), backend)
         rows.append(
             (backend, "LongPollChannel, batches of 100", batches, "raw stream", batches / raw)
         )

@@ -10,15 +10,28 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from ._core import ChannelStatistics
+from ._core import LAG_BUCKETS, ChannelStatistics, LagHistogram, LagSnapshot
 from ._protocols import ServedLog, ServedLongPoll, ServedPush
 
 if TYPE_CHECKING:
     from opentelemetry.metrics import CallbackOptions, Meter, Observation
-    from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+    from prometheus_client.core import (
+        CounterMetricFamily,
+        GaugeMetricFamily,
+        HistogramMetricFamily,
+    )
     from prometheus_client.metrics_core import Metric
 
-__all__ = ["METRICS", "ChannelCollector", "ChannelMetric", "channel_model", "observe_channels"]
+__all__ = [
+    "LAG_BUCKETS",
+    "METRICS",
+    "ChannelCollector",
+    "ChannelMetric",
+    "LagHistogram",
+    "LagSnapshot",
+    "channel_model",
+    "observe_channels",
+]
 
 
 class ChannelMetric(NamedTuple):
@@ -169,6 +182,8 @@ class ChannelCollector:
     Register it like any collector: ``prometheus_client.REGISTRY.register(ChannelCollector({"chat":
     channel}))``. The mapping stays the caller's: channels added to it later are reported too.
     Counters are exposed with the ``_total`` suffix, gauges without (see :data:`METRICS`).
+    Channels made with ``measure_lag=True`` also get the ``deliverymodes_delivery_lag_seconds``
+    histogram.
     """
 
     def __init__(self, channels: Mapping[str, object]) -> None:
@@ -176,7 +191,7 @@ class ChannelCollector:
 
     def describe(self) -> list[Metric]:
         """The metric families, without samples (so registering collects nothing)."""
-        return [_family(metric) for metric in METRICS]
+        return [*(_family(metric) for metric in METRICS), _lag_family()]
 
     def collect(self) -> Iterator[Metric]:
         """One family per metric, one sample per channel, read now."""
@@ -186,6 +201,7 @@ class ChannelCollector:
                 family.add_metric([name, model], getattr(statistics, field))
         for family, _field in families:
             yield family
+        yield from _lag_families(self._channels)
 
 
 def _family(metric: ChannelMetric) -> CounterMetricFamily | GaugeMetricFamily:
@@ -210,7 +226,9 @@ def observe_channels(meter: Meter, channels: Mapping[str, object]) -> list[Any]:
     One instrument per entry of :data:`METRICS`, named by its ``otel_name``
     (``deliverymodes.messages.published``, ...): counts are observable counters, levels
     observable up-down counters. Each observation carries the ``channel`` and ``model``
-    attributes. Returns the instruments.
+    attributes. The delivery lag of channels made with ``measure_lag=True`` is reported by three
+    observable counters: ``deliverymodes.delivery_lag.bucket`` (cumulative, per ``le``),
+    ``.count`` and ``.sum``. Returns the instruments.
     """
     checked = _checked(channels)
     instruments: list[Any] = []
@@ -228,6 +246,7 @@ def observe_channels(meter: Meter, channels: Mapping[str, object]) -> list[Any]:
                 description=metric.help,
             )
         )
+    instruments.extend(_observe_lag(meter, checked))
     return instruments
 
 
@@ -243,3 +262,85 @@ def _observer(
         ]
 
     return observe
+
+
+# -- delivery lag ----------------------------------------------------------------------------------
+
+# The Prometheus histogram of delivery lag, for the channels made with ``measure_lag=True``.
+_LAG_METRIC = "deliverymodes_delivery_lag_seconds"
+_LAG_HELP = "How long messages waited between publish and delivery, observed once per batch."
+_LE_LABELS = (*(str(bound) for bound in LAG_BUCKETS), "+Inf")  # the buckets' upper bounds
+
+
+def _lag_snapshots(channels: Mapping[str, Any]) -> Iterator[tuple[str, str, LagSnapshot]]:
+    for name, channel in list(channels.items()):
+        lag = getattr(channel, "delivery_lag", None)
+        if isinstance(lag, LagHistogram):
+            yield name, channel_model(channel), lag.snapshot()
+
+
+def _lag_family() -> HistogramMetricFamily:
+    from prometheus_client.core import HistogramMetricFamily  # noqa: PLC0415 - optional
+
+    return HistogramMetricFamily(
+        _LAG_METRIC, _LAG_HELP, labels=["channel", "model"], unit="seconds"
+    )
+
+
+def _lag_families(channels: Mapping[str, Any]) -> Iterator[Metric]:
+    """The lag histogram, one series per channel that measures lag; nothing if none does."""
+    readings = list(_lag_snapshots(channels))
+    if not readings:
+        return
+    family = _lag_family()
+    for name, model, snapshot in readings:
+        buckets = list(zip(_LE_LABELS, snapshot.buckets, strict=True))
+        family.add_metric([name, model], buckets, snapshot.sum)
+    yield family
+
+
+def _observe_lag(meter: Meter, channels: Mapping[str, Any]) -> list[Any]:
+    """Observable counters for the lag histograms: ``deliverymodes.delivery_lag.bucket`` (the
+    cumulative count of each bucket, its upper bound in the ``le`` attribute), ``.count`` and
+    ``.sum``; as the Prometheus histogram's series, so quantiles can be computed downstream."""
+    from opentelemetry.metrics import Observation  # noqa: PLC0415 - an optional dependency
+
+    def buckets(_options: CallbackOptions) -> Iterable[Observation]:
+        return [
+            Observation(count, {"channel": name, "model": model, "le": le})
+            for name, model, snapshot in _lag_snapshots(channels)
+            for le, count in zip(_LE_LABELS, snapshot.buckets, strict=True)
+        ]
+
+    def count(_options: CallbackOptions) -> Iterable[Observation]:
+        return [
+            Observation(snapshot.count, {"channel": name, "model": model})
+            for name, model, snapshot in _lag_snapshots(channels)
+        ]
+
+    def total(_options: CallbackOptions) -> Iterable[Observation]:
+        return [
+            Observation(snapshot.sum, {"channel": name, "model": model})
+            for name, model, snapshot in _lag_snapshots(channels)
+        ]
+
+    return [
+        meter.create_observable_counter(
+            "deliverymodes.delivery_lag.bucket",
+            callbacks=[buckets],
+            unit="{batch}",
+            description="Lag observations of at most `le` seconds (cumulative).",
+        ),
+        meter.create_observable_counter(
+            "deliverymodes.delivery_lag.count",
+            callbacks=[count],
+            unit="{batch}",
+            description="Lag observations: batches delivered and sampled.",
+        ),
+        meter.create_observable_counter(
+            "deliverymodes.delivery_lag.sum",
+            callbacks=[total],
+            unit="s",
+            description="Total of the lag observations, in seconds.",
+        ),
+    ]
