@@ -247,6 +247,17 @@ async def test_a_push_subscriber_that_never_waits_is_sampled_at_its_checkpoints(
     within(channel.delivery_lag, 2, started)
 
 
+async def test_receive_nowait_observes_nothing() -> None:
+    channel = PushChannel[int](measure_lag=True)
+    async with channel.subscribe() as subscriber:
+        for value in range(3):
+            channel.publish_nowait(value)
+        for _ in range(3):
+            subscriber.receive_nowait()
+    assert channel.statistics().delivered == 3
+    within(channel.delivery_lag, 0, time.time())
+
+
 async def test_iterating_a_push_subscriber_samples_too() -> None:
     started = time.time()
     channel = PushChannel[int](measure_lag=True)
