@@ -14,6 +14,7 @@ from ._common import AsyncCloseable, check_sizer
 from ._core import (
     Batch,
     ChannelStatistics,
+    LagHistogram,
     LogState,
     Message,
     Retention,
@@ -21,6 +22,7 @@ from ._core import (
     Wait,
     check_epoch,
     check_optional_count,
+    lag_histogram,
     measure,
     new_epoch,
 )
@@ -66,14 +68,20 @@ class LogChannel(AsyncCloseable, Generic[T]):
     """A channel over a retention log: publishing appends, readers read from a cursor.
 
     The log, the waiting long polls, the counts and close are the log state's (``_core``); the
-    channel waits, wakes and checkpoints.
+    channel waits, wakes and checkpoints. With ``measure_lag``, :attr:`delivery_lag` observes
+    every batch answered with messages: how long its oldest message waited since its publish.
     """
 
     def __init__(
-        self, retention: Retention, sizer: Callable[[Any], int], epoch: int | None
+        self,
+        retention: Retention,
+        sizer: Callable[[Any], int],
+        epoch: int | None,
+        measure_lag: bool = False,
     ) -> None:
         epoch = new_epoch() if epoch is None else check_epoch("epoch", epoch)
-        self._state: LogState[T, _Waiter] = LogState(_check_retention(retention), epoch)
+        lag = lag_histogram(measure_lag)
+        self._state: LogState[T, _Waiter] = LogState(_check_retention(retention), epoch, lag)
         self._sizer = check_sizer(sizer)
         self._closing: anyio.Event | None = None  # set by aclose, for wait_closed
         self._budget = COOPERATIVE_BUDGET
@@ -100,6 +108,11 @@ class LogChannel(AsyncCloseable, Generic[T]):
     def earliest(self) -> int:
         """The oldest retained offset (the ``EARLIEST`` cursor)."""
         return self._state.earliest(time.time())
+
+    @property
+    def delivery_lag(self) -> LagHistogram | None:
+        """The delivery-lag histogram, if the channel was made with ``measure_lag=True``."""
+        return self._state.lag
 
     async def publish(self, payload: T) -> Message[T]:
         """Append ``payload`` to the log; raises ChannelClosed once the channel is closed."""

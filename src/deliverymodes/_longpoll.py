@@ -46,7 +46,8 @@ class LongPollChannel(LogChannel[T]):
     It answers as soon as the messages pending from ``cursor`` reach ``min_messages``, or (when
     set) their bytes reach ``min_bytes``; else when ``max_wait`` has passed, with whatever there is;
     at once when the channel closes. :class:`Batch.reason <Batch>` says which (see
-    :class:`Release`). Missed messages do not count towards the thresholds.
+    :class:`Release`). Missed messages do not count towards the thresholds. With ``measure_lag``,
+    :attr:`delivery_lag` observes how long the oldest message of each batch answered had waited.
     """
 
     def __init__(
@@ -56,10 +57,11 @@ class LongPollChannel(LogChannel[T]):
         *,
         sizer: Callable[[Any], int] = default_sizer,
         epoch: int | None = None,
+        measure_lag: bool = False,
     ) -> None:
         if not isinstance(batching, Batching):
             raise TypeError(f"batching must be a Batching, not {type(batching).__name__}")
-        super().__init__(retention, sizer, epoch)
+        super().__init__(retention, sizer, epoch, measure_lag)
         self._default_batching = batching
         self._batchings: dict[tuple[tuple[str, object], ...], Batching] = {}
 

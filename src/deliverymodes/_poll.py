@@ -33,7 +33,8 @@ class PollChannel(LogChannel[T]):
     """Poll: ``poll(cursor)`` answers at once with what is retained from ``cursor``, maybe nothing.
 
     Empty answers and the number of requests are the price of polling; ``statistics()`` counts
-    both. Retention bounds the history kept (see :class:`Retention`).
+    both. Retention bounds the history kept (see :class:`Retention`). With ``measure_lag``,
+    :attr:`delivery_lag` observes how long the oldest message of each batch answered had waited.
     """
 
     def __init__(
@@ -42,8 +43,9 @@ class PollChannel(LogChannel[T]):
         *,
         sizer: Callable[[Any], int] = default_sizer,
         epoch: int | None = None,
+        measure_lag: bool = False,
     ) -> None:
-        super().__init__(retention, sizer, epoch)
+        super().__init__(retention, sizer, epoch, measure_lag)
 
     async def poll(
         self,

@@ -15,6 +15,7 @@ from ._checks import (
     seconds_validator,
 )
 from ._epoch import MAX_EPOCH, check_epoch, new_epoch, restart_point
+from ._lag import LAG_BUCKETS, LagHistogram, LagSnapshot, lag_histogram
 from ._log import Read, RetentionLog
 from ._log_state import LogState, min_messages_of
 from ._push_state import End, PushState, PushSubscription
@@ -40,6 +41,7 @@ from ._waiting import ReleaseQueue, Wait
 
 __all__ = [
     "EARLIEST",
+    "LAG_BUCKETS",
     "LATEST",
     "MAX_EPOCH",
     "UNSET",
@@ -47,6 +49,8 @@ __all__ = [
     "Batching",
     "ChannelStatistics",
     "End",
+    "LagHistogram",
+    "LagSnapshot",
     "LogState",
     "Message",
     "Overflow",
@@ -68,6 +72,7 @@ __all__ = [
     "check_seconds",
     "count_validator",
     "default_sizer",
+    "lag_histogram",
     "make_message",
     "measure",
     "min_messages_of",

@@ -15,6 +15,7 @@ from typing import Any, Generic, TypeVar
 import attrs
 
 from ._epoch import check_epoch, restart_point
+from ._lag import LagHistogram
 from ._log import Read, RetentionLog
 from ._release import release_reason
 from ._values import (
@@ -49,11 +50,16 @@ def min_messages_of(batching: Batching) -> int:
 
 class LogState(Generic[T, W]):
     """A log channel: the messages retained (``log``), the long polls waiting on it (``waits``,
-    each a ``W``), close, and the counts behind its statistics."""
+    each a ``W``), close, and the counts behind its statistics.
 
-    def __init__(self, retention: Retention, epoch: int) -> None:
+    With a ``lag`` histogram, every batch answered with messages observes how long its oldest
+    message waited since its publish.
+    """
+
+    def __init__(self, retention: Retention, epoch: int, lag: LagHistogram | None = None) -> None:
         self.log: RetentionLog[T] = RetentionLog(retention)
         self.epoch = epoch
+        self.lag = lag
         self.closed = False
         self.subscribers = 0  # subscriptions open now
         self.waits: ReleaseQueue[W] = ReleaseQueue()  # long polls waiting
@@ -123,7 +129,7 @@ class LogState(Generic[T, W]):
         now: float,
     ) -> Batch[T]:
         """A plain poll's answer: what is retained from ``cursor``, within the caps."""
-        return self._answer(self._read(cursor, max_messages, max_bytes, fit, now), None)
+        return self._answer(self._read(cursor, max_messages, max_bytes, fit, now), None, now)
 
     def long_poll_now(
         self, cursor: int | Start, batching: Batching, fit: Fit | None, now: float
@@ -137,7 +143,7 @@ class LogState(Generic[T, W]):
         if reason is None:
             return None
         return self._answer(
-            self._read(offset, batching.max_messages, batching.max_bytes, fit, now), reason
+            self._read(offset, batching.max_messages, batching.max_bytes, fit, now), reason, now
         )
 
     def start_waiting(self, wait: W) -> bool:
@@ -160,7 +166,7 @@ class LogState(Generic[T, W]):
             or Release.MAX_WAIT
         )
         read = self._read(wait.offset, batching.max_messages, batching.max_bytes, fit, now)
-        return self._answer(read, reason)
+        return self._answer(read, reason, now)
 
     def across(self, batch: Batch[T]) -> Batch[T]:
         """``batch``, answering a read from another life: an unknown number was lost before."""
@@ -197,11 +203,13 @@ class LogState(Generic[T, W]):
                 read = Read(read.messages[:keep], read.messages[keep].offset, read.missed)
         return read
 
-    def _answer(self, read: Read[T], reason: Release | None) -> Batch[T]:
+    def _answer(self, read: Read[T], reason: Release | None, now: float) -> Batch[T]:
         count = len(read.messages)
         self._polls += 1
         if not count:
             self._empty_polls += 1
+        elif self.lag is not None:
+            self.lag.observe(now - read.messages[0].published_at)
         self._delivered += count
         self._missed += read.missed
         closed = self.closed and read.cursor == self.log.head

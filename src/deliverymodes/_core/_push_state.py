@@ -13,6 +13,7 @@ from collections import deque
 from collections.abc import Sequence
 from typing import Final, Generic, TypeVar
 
+from ._lag import LagHistogram
 from ._values import ChannelStatistics, Message, Overflow, SubscriberStatistics, make_message
 
 __all__ = ["End", "PushState", "PushSubscription"]
@@ -44,6 +45,8 @@ class PushSubscription(Generic[T, W]):
     ``waiter`` is what its receivers wait on while ``take`` finds nothing and :attr:`end` is
     None: the caller sets it, and the step that gives the subscription a message (or ends it)
     hands it back to be woken.
+
+    ``lag`` is the channel's lag histogram, or None if it does not measure lag.
     """
 
     __slots__ = (
@@ -55,6 +58,7 @@ class PushSubscription(Generic[T, W]):
         "cut_at",
         "delivered",
         "ended",
+        "lag",
         "policy",
         "size",
         "unsubscribed",
@@ -68,6 +72,7 @@ class PushSubscription(Generic[T, W]):
         self.blocks = policy is Overflow.BLOCK
         self.buffer: deque[Message[T]] = deque()
         self.waiter: W | None = None
+        self.lag = state.lag
         self.delivered = 0
         self._discarded = 0  # dropped, not counting the messages offered after a cut
         self.ended = False  # no message will be added: the buffer drains, then the end
@@ -97,6 +102,14 @@ class PushSubscription(Generic[T, W]):
             room = self._state._unblocked()
         self.delivered += 1
         return buffer.popleft(), room
+
+    def sample_lag(self, now: float) -> None:
+        """Its receiver comes back for messages after a wait or a checkpoint: observe how long
+        the oldest buffered one has waited since its publish (nothing if none is buffered, or
+        while :attr:`lag` is None)."""
+        buffer = self.buffer
+        if buffer and self.lag is not None:
+            self.lag.observe(now - buffer[0].published_at)
 
     @property
     def end(self) -> End | None:
@@ -149,10 +162,12 @@ class PushState(Generic[T, W]):
     ``blocked`` says a publish must wait: a BLOCK subscriber's buffer is full (never once
     closed). ``room_waiter`` is what publishers wait on meanwhile: the caller sets it, and the
     step that ends the last block (a take, an unsubscribe, the close) hands it back to be woken.
+    ``lag``: the histogram its subscriptions sample delivery lag into, or None.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, lag: LagHistogram | None = None) -> None:
         self.head = 0  # the offset the next message gets
+        self.lag = lag
         self.closed = False
         self.room_waiter: W | None = None
         self._receiving: tuple[PushSubscription[T, W], ...] = ()  # offered every new message

@@ -1,0 +1,1 @@
+"""The exporters behind :mod:`deliverymodes.metrics`."""
