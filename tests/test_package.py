@@ -47,11 +47,72 @@ def imported_modules(path: Path) -> set[str]:
 
 @pytest.mark.parametrize(
     "path",
-    [*sorted((PACKAGE / "_core").glob("*.py")), PACKAGE / "_defaults.py"],
-    ids=lambda p: p.name,
+    [
+        *sorted((PACKAGE / "_core").glob("*.py")),
+        *sorted((PACKAGE / "_wire").glob("*.py")),
+        PACKAGE / "_defaults.py",
+    ],
+    ids=lambda p: f"{p.parent.name}/{p.name}",
 )
 def test_sans_io_core_imports_no_io(path: Path) -> None:
     assert imported_modules(path).isdisjoint(IO_MODULES)
+
+
+def test_no_source_file_is_longer_than_400_lines() -> None:
+    long = {
+        str(path.relative_to(PACKAGE)): lines
+        for path in PACKAGE.rglob("*.py")
+        if (lines := len(path.read_text(encoding="utf-8").splitlines())) > 400
+    }
+    assert not long
+
+
+def module_imports() -> dict[str, set[str]]:
+    """Each module of the package, and the modules of the package it imports when it is loaded
+    (module-level imports only: not those inside functions or under TYPE_CHECKING)."""
+    modules: dict[str, Path] = {}
+    for path in PACKAGE.rglob("*.py"):
+        parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts.pop()
+        modules[".".join(parts)] = path
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+        edges: set[str] = set()
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if isinstance(node, ast.ImportFrom):
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                target = ".".join([*base, node.module] if node.module else base)
+                if not node.level:
+                    target = node.module or ""
+                for alias in node.names:
+                    child = f"{target}.{alias.name}"
+                    edges.add(child if child in modules else target)
+            elif isinstance(node, ast.Import):
+                edges.update(alias.name for alias in node.names)
+        graph[name] = {edge for edge in edges if edge in modules and edge != name}
+    return graph
+
+
+def test_no_import_cycles() -> None:
+    graph = module_imports()
+    cycles: list[list[str]] = []
+
+    def visit(module: str, path: list[str], done: set[str]) -> None:
+        for imported in sorted(graph[module]):
+            if imported in path:
+                cycles.append([*path[path.index(imported) :], imported])
+            elif imported not in done:
+                visit(imported, [*path, imported], done)
+        done.add(module)
+
+    finished: set[str] = set()
+    for module in sorted(graph):
+        if module not in finished:
+            visit(module, [module], finished)
+    assert not cycles
+    assert "deliverymodes._wire" in graph["deliverymodes._remote._connection"]  # it reads imports
 
 
 def test_core_runs_without_any_async_library() -> None:

@@ -65,7 +65,7 @@ from ._remote import (
     serve_unix,
     stream_pair,
 )
-from ._server_statistics import ServerStatistics
+from ._server_statistics import ServerCounts, ServerStatistics
 from ._wire import BytesCodec, Codec, ErrorCode, JsonCodec
 
 __version__ = "0.1.0.dev0"
@@ -114,6 +114,7 @@ __all__ = [
     "ServedLongPoll",
     "ServedPush",
     "ServedSubscription",
+    "ServerCounts",
     "ServerLimits",
     "ServerSentEvent",
     "ServerStatistics",

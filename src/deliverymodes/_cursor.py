@@ -5,6 +5,7 @@ again after a dropped connection, the pause between polls)."""
 
 from __future__ import annotations
 
+import logging
 from abc import abstractmethod
 from collections import deque
 from collections.abc import Iterator
@@ -20,6 +21,8 @@ from ._defaults import COOPERATIVE_BUDGET
 from ._exceptions import ChannelClosed, ConnectionLost
 
 __all__ = ["CursorSubscriber", "RemoteCursorSubscriber"]
+
+_log = logging.getLogger("deliverymodes.client")
 
 T = TypeVar("T")
 
@@ -195,11 +198,13 @@ class RemoteCursorSubscriber(CursorSubscriber[T]):
         while True:
             try:
                 return await self._request()
-            except ConnectionLost:
+            except ConnectionLost as error:
                 pauses = pauses or self._pauses()
                 pause = next(pauses, None)
                 if pause is None:
+                    _log.warning("gave up asking again from cursor %s: %s", self._cursor, error)
                     raise
+                _log.info("a request failed (%s): asking again in %.2f s", error, pause)
             await anyio.sleep(pause)
 
     async def _idle(self) -> None:

@@ -6,6 +6,7 @@ subscribers are endpoints on it that wait, wake and say what the state's answers
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
@@ -35,6 +36,8 @@ from ._defaults import COOPERATIVE_BUDGET, DEFAULT_BUFFER_SIZE
 from ._exceptions import ChannelClosed, SlowConsumer
 
 __all__ = ["PushChannel", "PushSubscriber"]
+
+_log = logging.getLogger("deliverymodes.channel")
 
 T = TypeVar("T")
 
@@ -159,6 +162,7 @@ class PushSubscriber(SubscriberIteration[T]):
     def __init__(self, subscription: PushSubscription[T, anyio.Event]) -> None:
         self._subscription = subscription
         self._budget = COOPERATIVE_BUDGET
+        self._cut_off_logged = False
 
     @property
     def buffer_size(self) -> int:
@@ -182,6 +186,13 @@ class PushSubscriber(SubscriberIteration[T]):
         """Raise why no message will come any more, if none will."""
         end = self._subscription.end
         if end is End.CUT_OFF:
+            if not self._cut_off_logged:
+                self._cut_off_logged = True
+                _log.warning(
+                    "a push subscriber was cut off (overflow DISCONNECT): its buffer of %d"
+                    " messages overflowed",
+                    self._subscription.size,
+                )
             raise SlowConsumer(
                 f"disconnected: its buffer of {self._subscription.size} messages overflowed"
             )

@@ -19,18 +19,21 @@ class ServerStatistics:
     Levels now:
 
     - ``connections``: connections open (for ``HttpApp``: HTTP requests being answered, event
-      streams and long polls included, and WebSockets open).
+      streams and long polls included, and WebSockets open; for the TCP server: wire
+      connections).
     - ``event_streams``: of those, Server-Sent Event streams open.
     - ``websockets``: of those, WebSockets open (accepted and not closed).
 
     Counts since the server was created:
 
     - ``connections_opened``: connections received (``HttpApp``: HTTP requests, WebSocket
-      handshakes included).
+      handshakes included; the TCP server: connections accepted).
     - ``requests``: requests received (``HttpApp``: HTTP requests, WebSocket handshakes
-      included, and the frames WebSockets send, each a publish).
+      included, and the frames WebSockets send, each a publish; the TCP server: PUBLISH, POLL,
+      LONG_POLL and SUBSCRIBE frames).
     - ``refused``: requests answered with an error (``HttpApp``: a 4xx or 5xx status, a WebSocket
-      closed at once or a frame answered with an error).
+      closed at once or a frame answered with an error; the TCP server: an ERROR answering a
+      request, except the one confirming the client's own CANCEL).
     """
 
     connections: int = 0
@@ -42,7 +45,13 @@ class ServerStatistics:
 
 
 class ServerCounts:
-    """The counts behind :class:`ServerStatistics`, changed in place by the serving code."""
+    """The counts behind :class:`ServerStatistics`, changed in place by the serving code.
+
+    Give one to ``serve_tcp`` (``serve_unix``, ``serve_listener``, ``serve``) as ``counts=`` to
+    read what the server did: ``counts.statistics()``, or
+    ``ChannelCollector(channels, servers={"tcp": counts})``. One may be shared by several
+    servers, which then count together.
+    """
 
     __slots__ = (
         "connections",

@@ -8,6 +8,7 @@ Events) and ``_websocket``.
 from __future__ import annotations
 
 import inspect
+import logging
 from collections.abc import Awaitable, Callable, Mapping
 
 import anyio
@@ -35,11 +36,14 @@ from ._websocket import serve_websocket
 
 __all__ = ["HttpApp"]
 
+_log = logging.getLogger("deliverymodes.http")
+
 Authorize = Callable[[Scope, str, str], "bool | Awaitable[bool]"]
 
 #: Longest a signal is held back while the app ends its streams, and how long the server is
 #: given to write their last bytes out before the signal acts.
 _GRACE, _SETTLE = 1.0, 0.05
+_CLIENT_ERRORS = frozenset({400, 413})  # requests that break the protocol: logged
 
 
 class HttpApp:
@@ -242,6 +246,8 @@ class HttpApp:
                 raise HttpError(405, f"{method} not allowed", [(b"allow", b"GET, POST")])
         except HttpError as error:
             self._counts.refused += 1
+            if error.status in _CLIENT_ERRORS:
+                _log.info("a bad request (%d): %s", error.status, error.message)
             await respond(send, error.status, {"error": error.message}, error.headers)
 
     async def _serve_metrics(self, scope: Scope, page: MetricsPage, send: Send) -> None:

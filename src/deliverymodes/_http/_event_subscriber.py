@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncGenerator, Iterator
 from contextlib import aclosing
 from functools import partial
@@ -31,6 +32,8 @@ if TYPE_CHECKING:
     from ._client import HttpChannel
 
 __all__ = ["HttpEventSubscriber"]
+
+_log = logging.getLogger("deliverymodes.client")
 
 T = TypeVar("T")
 
@@ -120,10 +123,13 @@ class HttpEventSubscriber(PushedSubscriber[T, Message[T]]):
             pause = next(pauses, None)
             if pause is None or remote.reconnect is None:
                 lost = ConnectionLost(f"the event stream could not be read again: {failure!r}")
+                _log.warning("%s", lost)
                 self._ended = lost
                 raise lost
             self.reconnects += 1
-            await anyio.sleep(min(max(pause, self._retry_hint), remote.reconnect.max_delay))
+            delay = min(max(pause, self._retry_hint), remote.reconnect.max_delay)
+            _log.info("the event stream ended (%s): connecting again in %.2f s", failure, delay)
+            await anyio.sleep(delay)
 
     async def _connection(self) -> AsyncGenerator[_Item, None]:
         """One request's items: the messages of each chunk, _OPENED, None (the end)."""

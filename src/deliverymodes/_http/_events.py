@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -39,6 +40,8 @@ if TYPE_CHECKING:
     from ._app import HttpApp
 
 __all__ = ["serve_events", "serve_goodbye"]
+
+_log = logging.getLogger("deliverymodes.http")
 
 _SSE = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
@@ -214,10 +217,12 @@ async def _respond_with_events(
 
     counts = app._counts
     counts.event_streams += 1
+    _log.debug("an event stream opened")
     try:
         await unless_disconnected(receive, stream_all())
     finally:
         counts.event_streams -= 1
+        _log.debug("an event stream closed")
 
 
 async def _stream_log(

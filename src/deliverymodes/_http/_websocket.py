@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +22,8 @@ if TYPE_CHECKING:
     from ._app import HttpApp
 
 __all__ = ["serve_websocket"]
+
+_log = logging.getLogger("deliverymodes.http")
 
 # Close codes: 1000 normal; 4000 a slow consumer cut off; a refusal is 4000 plus the HTTP status
 # of the same refusal over HTTP (4400, 4401, 4403, 4404).
@@ -63,6 +66,7 @@ async def serve_websocket(app: HttpApp, scope: Scope, receive: Receive, send: Se
         assert channel.log is not None
         forwarding = partial(_forward_log, app, send, channel, channel.log.head)
     app._counts.websockets += 1
+    _log.debug("a WebSocket to %r opened", name)
     try:
         await send({"type": "websocket.accept"})
         with app._closing.scope() as closing:
@@ -84,6 +88,7 @@ async def serve_websocket(app: HttpApp, scope: Scope, receive: Receive, send: Se
                 await send(close)
     finally:
         app._counts.websockets -= 1
+        _log.debug("a WebSocket to %r closed", name)
         if subscriber is not None:
             with anyio.CancelScope(shield=True):
                 await subscriber.aclose()
@@ -114,6 +119,7 @@ async def _forward(
     except ChannelClosed:
         return _CLOSED, "the channel is closed"
     except SlowConsumer:
+        _log.info("a WebSocket subscriber was cut off: a slow consumer")
         return _SLOW, "slow consumer: too far behind"
 
 
@@ -177,5 +183,7 @@ async def _publishes(
         except (HttpError, ValueError, TypeError, ChannelClosed) as error:
             text = getattr(error, "message", None) or str(error) or "refused"
             app._counts.refused += 1
+            if not isinstance(error, ChannelClosed) and getattr(error, "status", 400) in (400, 413):
+                _log.info("a WebSocket frame refused: %s", text)
             reply = {"error": text, "frame": frames}
             await send({"type": "websocket.send", "text": dumps(reply)})

@@ -8,7 +8,6 @@ from typing import Generic, TypeVar
 
 from .._common import AsyncCloseable, SubscriberIteration
 from .._core import (
-    EARLIEST,
     LATEST,
     UNSET,
     Batch,
@@ -19,8 +18,6 @@ from .._core import (
     SubscriberStatistics,
     Unset,
     check_count,
-    check_epoch,
-    check_optional_count,
     check_optional_seconds,
     check_seconds,
 )
@@ -34,7 +31,6 @@ from .._defaults import (
 from .._exceptions import ChannelClosed
 from .._wire import (
     DEFAULT,
-    EARLIEST_CURSOR,
     LATEST_CURSOR,
     NO_LIMIT,
     LongPoll,
@@ -43,6 +39,7 @@ from .._wire import (
     Published,
 )
 from .._wire import Batch as WireBatch
+from .._wire._translate import overflow_code, wire_cursor, wire_epoch, wire_setting
 from ._connection import Remote
 from ._push_subscriber import RemotePushSubscriber
 
@@ -56,37 +53,6 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-
-_OVERFLOW_CODES = {
-    Overflow.BLOCK: 1,
-    Overflow.DROP_OLDEST: 2,
-    Overflow.DROP_NEWEST: 3,
-    Overflow.DISCONNECT: 4,
-}
-
-
-def _wire_cursor(cursor: int | Start, name: str = "cursor") -> int:
-    if cursor is EARLIEST:
-        return EARLIEST_CURSOR
-    if cursor is LATEST:
-        return LATEST_CURSOR
-    if not isinstance(cursor, int) or isinstance(cursor, bool):
-        kind = type(cursor).__name__
-        raise TypeError(f"{name} must be an int, EARLIEST or LATEST, not {kind}")
-    if cursor < 0:
-        raise ValueError(f"{name} must be >= 0, got {cursor}")
-    return cursor
-
-
-def _wire_epoch(epoch: int | None) -> int:
-    return 0 if epoch is None else check_epoch("epoch", epoch)
-
-
-def _wire_setting(name: str, value: object, *, minimum: int) -> int:
-    if value is UNSET:
-        return DEFAULT
-    checked = check_optional_count(name, value, minimum=minimum)
-    return NO_LIMIT if checked is None else checked
 
 
 class _RemoteChannel(AsyncCloseable, Generic[T]):
@@ -155,7 +121,7 @@ class RemotePushChannel(_RemoteChannel[T]):
         subscriber: RemotePushSubscriber[T] = RemotePushSubscriber(
             self,
             buffer_size or 0,
-            _OVERFLOW_CODES.get(overflow, 0) if overflow else 0,
+            overflow_code(overflow),
             check_count("window", window),
         )
         return subscriber
@@ -203,10 +169,10 @@ class RemotePollChannel(_RemoteChannel[T]):
     ) -> Batch[T]:
         """What the server retains from ``cursor`` (of life ``epoch``), at once."""
         settings = (
-            _wire_cursor(cursor),
-            _wire_setting("max_messages", max_messages, minimum=1),
-            _wire_setting("max_bytes", max_bytes, minimum=1),
-            _wire_epoch(epoch),
+            wire_cursor(cursor),
+            wire_setting("max_messages", max_messages, minimum=1),
+            wire_setting("max_bytes", max_bytes, minimum=1),
+            wire_epoch(epoch),
         )
         reply = await self._remote._request(lambda number: Poll(number, self.name, *settings))
         return self._count(self._remote._batch(reply))
@@ -221,7 +187,7 @@ class RemotePollChannel(_RemoteChannel[T]):
     ) -> RemotePollSubscriber[T]:
         """A subscriber polling the server every ``poll_interval`` s after an empty answer."""
         interval = check_seconds("poll_interval", poll_interval)
-        _wire_cursor(start, "start")
+        wire_cursor(start, "start")
 
         async def fetch(cursor: int | Start, epoch: int | None) -> Batch[T]:
             return await self.poll(
@@ -267,13 +233,13 @@ class RemoteLongPollChannel(RemotePollChannel[T]):
         if min_messages is not UNSET:
             check_count("min_messages", min_messages)
         settings = (
-            _wire_cursor(cursor),
-            _wire_setting("min_messages", min_messages, minimum=1),
-            _wire_setting("min_bytes", min_bytes, minimum=0),
+            wire_cursor(cursor),
+            wire_setting("min_messages", min_messages, minimum=1),
+            wire_setting("min_bytes", min_bytes, minimum=0),
             wait_ms,
-            _wire_setting("max_messages", max_messages, minimum=1),
-            _wire_setting("max_bytes", max_bytes, minimum=1),
-            _wire_epoch(epoch),
+            wire_setting("max_messages", max_messages, minimum=1),
+            wire_setting("max_bytes", max_bytes, minimum=1),
+            wire_epoch(epoch),
         )
         reply = await self._remote._request(lambda number: LongPoll(number, self.name, *settings))
         return self._count(self._remote._batch(reply))
@@ -289,7 +255,7 @@ class RemoteLongPollChannel(RemotePollChannel[T]):
         max_bytes: int | Unset | None = UNSET,
     ) -> RemoteLongPollSubscriber[T]:
         """A subscriber doing long polls on the server in a loop."""
-        _wire_cursor(start, "start")
+        wire_cursor(start, "start")
 
         async def fetch(cursor: int | Start, epoch: int | None) -> Batch[T]:
             return await self.poll(

@@ -9,6 +9,7 @@ push subscriptions are made again on it.
 from __future__ import annotations
 
 import contextlib
+import logging
 import random
 from collections.abc import Awaitable, Callable, Generator, Iterator
 from functools import partial
@@ -57,6 +58,8 @@ if TYPE_CHECKING:
     )
 
 __all__ = ["Remote"]
+
+_log = logging.getLogger("deliverymodes.client")
 
 #: Seconds ``Remote.aclose`` waits for the server to finish after CLOSE before cutting the stream.
 _GOODBYE_TIMEOUT = 5.0
@@ -195,6 +198,8 @@ class Remote(AsyncCloseable):
                     raise failure  # the first connection: __aenter__ reports it
                 final = not isinstance(failure, ConnectionLost)  # the server refused us
                 if self._closed or self.reconnect is None or final:
+                    if final and not self._closed:
+                        _log.warning("the server ended the connection: %s", failure)
                     self._fail(failure)
                     return
                 if welcomed:
@@ -202,8 +207,10 @@ class Remote(AsyncCloseable):
                 delay = next(delays, None)
                 if delay is None:
                     attempts = self.reconnect.max_attempts
+                    _log.warning("gave up connecting again after %s attempts", attempts)
                     self._fail(ConnectionLost(f"gave up after {attempts} attempts: {failure}"))
                     return
+                _log.info("connection lost (%s): connecting again in %.2f s", failure, delay)
                 await anyio.sleep(delay)
         finally:
             self._maintained.set()

@@ -11,12 +11,9 @@ from typing_extensions import Self
 
 from .._core import Message, make_message
 from .._exceptions import (
-    ChannelClosed,
     ConnectionLost,
     DeliveryError,
     ProtocolError,
-    RemoteError,
-    SlowConsumer,
 )
 from .._pushed import PushedSubscriber
 from .._wire import (
@@ -29,6 +26,7 @@ from .._wire import (
     Unsubscribe,
     WireMessage,
 )
+from .._wire._translate import end_error
 
 if TYPE_CHECKING:
     from ._client import RemotePushChannel
@@ -130,17 +128,7 @@ class RemotePushSubscriber(PushedSubscriber[T, WireMessage]):
         self._wake()
 
     def _end(self, reason: EndReason) -> None:
-        if reason is EndReason.SLOW_CONSUMER:
-            self._ended = SlowConsumer("disconnected by the server: its buffer overflowed")
-        elif reason is EndReason.MESSAGE_TOO_LARGE:
-            self._ended = RemoteError(
-                ErrorCode.MESSAGE_TOO_LARGE,
-                "the next message is larger than this connection's max_frame_size allows",
-            )
-        elif reason is EndReason.CHANNEL_CLOSED:
-            self._ended = ChannelClosed("the channel is closed")
-        else:
-            self._ended = ChannelClosed("this subscription is closed")
+        self._ended = end_error(reason)
         self._wake()
 
     def _fail(self, error: DeliveryError) -> None:

@@ -13,6 +13,7 @@ from .._core import Batch, Batching, Start
 from .._defaults import COOPERATIVE_BUDGET
 from .._exceptions import ConnectionLost, ProtocolError
 from .._protocols import ServedLongPoll, ServedSubscription
+from .._server_statistics import ServerCounts
 from .._serving import Served, ServedChannels, batching_with
 from .._wire import Codec, Error, ErrorCode, Event, Keepalive, ServerConnection, batch_flags, encode
 from .._wire._translate import RequestRefused, release_code
@@ -108,8 +109,11 @@ class ConnectionBase:
         codec: Codec[Any],
         limits: ServerLimits,
         cache: PayloadCache,
+        *,
+        counts: ServerCounts,
     ) -> None:
         self._stream = stream
+        self._counts = counts
         self._channels = channels
         self._codec = codec
         self._limits = limits
@@ -169,6 +173,11 @@ class ConnectionBase:
         if self._replies:
             replies, self._replies, self._replies_size = b"".join(self._replies), [], 0
             await self._writer.write_directly(replies)
+
+    def _refusal(self, request: int, code: ErrorCode, text: str) -> bytes:
+        """The ERROR answering ``request``, counted as refused."""
+        self._counts.refused += 1
+        return self._wire.send(Error(request, code, text))
 
     def _fail(self, code: ErrorCode, text: str) -> None:
         """End the connection for a fault: tell the client why, stop reading, write what is

@@ -6,6 +6,7 @@ import contextlib
 import logging
 
 import anyio
+from anyio.abc import SocketAttribute
 from anyio.lowlevel import checkpoint
 
 from .._defaults import COOPERATIVE_BUDGET
@@ -36,6 +37,7 @@ from ._served_pushes import PushServing
 __all__ = ["ServedConnection"]
 
 _log = logging.getLogger("deliverymodes.server")
+_REQUESTS = (Publish, Poll, LongPoll, Subscribe)  # the frames counted as requests
 
 
 class ServedConnection(PublishServing, PollServing, PushServing):
@@ -43,12 +45,19 @@ class ServedConnection(PublishServing, PollServing, PushServing):
 
     async def run(self) -> None:
         self._cache.connections += 1
+        counts = self._counts
+        counts.connections += 1
+        counts.connections_opened += 1
+        peer = self._stream.extra(SocketAttribute.remote_address, "a stream")
+        _log.debug("connection from %s opened", peer)
         try:
             await self._run()
         except Exception:  # a fault must end this connection alone, never the whole server
             _log.exception("a connection failed")
         finally:
             self._cache.connections -= 1
+            counts.connections -= 1
+            _log.debug("connection from %s closed", peer)
 
     async def _run(self) -> None:
         going_away = False
@@ -90,16 +99,16 @@ class ServedConnection(PublishServing, PollServing, PushServing):
         CLOSE, so that the client knows all and connects again rather than fails."""
         frames: list[bytes] = []
         if self._publishing is not None:
-            withdrawn = Error(self._publishing, ErrorCode.CANCELLED, "the server is going away")
-            frames.append(self._wire.send(withdrawn))
+            withdrawn = "the server is going away"
+            frames.append(self._refusal(self._publishing, ErrorCode.CANCELLED, withdrawn))
         for request, waiting in list(self._waiting.items()):
             fitter = self._fitter()
             try:
                 frames.append(self._batch_frame(request, waiting.answer_at_once(fitter), fitter))
             except RequestRefused as error:
-                frames.append(self._wire.send(Error(request, error.code, str(error))))
+                frames.append(self._refusal(request, error.code, str(error)))
             except anyio.WouldBlock:  # the channel cannot answer without awaiting
-                frames.append(self._wire.send(Error(request, ErrorCode.CANCELLED, "going away")))
+                frames.append(self._refusal(request, ErrorCode.CANCELLED, "going away"))
         self._waiting.clear()
         ended = [End(number, EndReason.UNSUBSCRIBED) for number in self._subscriptions]
         frames += [self._wire.send(end) for end in ended]
@@ -160,6 +169,8 @@ class ServedConnection(PublishServing, PollServing, PushServing):
                     await writer.wait_for_room()  # a client that does not read is not read
                 await self._handle(event, work)
             except ProtocolError as error:
+                if error.code is not ErrorCode.INTERNAL:  # INTERNAL was logged where it failed
+                    _log.info("a client broke the protocol (%s): %s", error.code.name, error)
                 await self._flush_replies()
                 self._fatal = Error(0, error.code, str(error))
                 return
@@ -172,6 +183,8 @@ class ServedConnection(PublishServing, PollServing, PushServing):
 
     async def _handle(self, event: Event, work: anyio.abc.TaskGroup) -> None:
         request = getattr(event, "request", 0)
+        if isinstance(event, _REQUESTS):
+            self._counts.requests += 1
         try:
             if isinstance(event, Hello):
                 self._reply(self._wire.welcome())
@@ -192,7 +205,7 @@ class ServedConnection(PublishServing, PollServing, PushServing):
                 self._cancel(event.request)
             # KEEPALIVE needs no answer.
         except RequestRefused as error:
-            self._reply(self._wire.send(Error(request, error.code, str(error))))
+            self._reply(self._refusal(request, error.code, str(error)))
         except (ProtocolError, ConnectionLost):
             raise
         except Exception as error:  # a payload the codec cannot encode, a channel that failed

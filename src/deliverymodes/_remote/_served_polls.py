@@ -101,7 +101,7 @@ class PollServing(ConnectionBase):
                 batch = await waiting.answer_now(fitter)
             frame = self._batch_frame(request, batch, fitter)
         except RequestRefused as error:  # too large for the client, or not encodable
-            frame = self._wire.send(Error(request, error.code, str(error)))
+            frame = self._refusal(request, error.code, str(error))
         except Exception as error:
             _log.exception("a long poll failed")
             self._fail(ErrorCode.INTERNAL, f"the server failed: {error!r}")

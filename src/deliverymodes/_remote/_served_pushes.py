@@ -81,6 +81,8 @@ class PushServing(ConnectionBase):
             _log.exception("a push subscription failed")
             self._fail(ErrorCode.INTERNAL, f"the server failed: {error!r}")
             reason = None
+        if reason is EndReason.SLOW_CONSUMER:
+            _log.info("subscription %d was cut off: a slow consumer", subscription.number)
         del self._subscriptions[subscription.number]
         await subscriber.aclose()
         if reason is not None:

@@ -59,6 +59,16 @@ def _no_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not a JSON number")
 
 
+# Made once: ``json.loads`` and ``json.dumps`` with options build a new decoder or encoder per
+# call, which costs more than parsing a small payload.
+_PLAIN = json.JSONDecoder(parse_constant=_no_constant)
+_FLOATS_CHECKED = json.JSONDecoder(parse_constant=_no_constant, parse_float=_finite)
+_NUMBERS_CHECKED = json.JSONDecoder(
+    parse_constant=_no_constant, parse_float=_finite, parse_int=_integer
+)
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
 def load_json(data: bytes | str) -> Any:
     """Strict JSON (RFC 8259) in UTF-8, as any JSON reader can read it back.
 
@@ -74,15 +84,16 @@ def load_json(data: bytes | str) -> Any:
     if _too_deep(raw):
         raise ValueError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
     # A number only overflows with an exponent or hundreds of digits: check numbers only then.
-    long = len(raw) > 300
-    check_floats = long or b"e" in raw or b"E" in raw
+    if len(raw) > 300:
+        decoder = _NUMBERS_CHECKED
+    elif b"e" in raw or b"E" in raw:
+        decoder = _FLOATS_CHECKED
+    else:
+        decoder = _PLAIN
+    if text.startswith("\ufeff"):
+        raise json.JSONDecodeError("Unexpected UTF-8 BOM", text, 0)
     try:
-        value = json.loads(
-            text,
-            parse_constant=_no_constant,
-            parse_float=_finite if check_floats else None,
-            parse_int=_integer if long else None,
-        )
+        value = decoder.decode(text)
     except RecursionError:  # pragma: no cover - the depth check comes first
         raise ValueError("JSON nested too deeply") from None
     if b"\\u" in raw or b"\\U" in raw:  # escapes may spell a lone surrogate
@@ -96,7 +107,7 @@ def load_json(data: bytes | str) -> Any:
 def dump_json(value: Any) -> str:
     """Compact JSON text that strict JSON readers accept: ``ValueError`` for NaN or infinities."""
     try:
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        return _ENCODER.encode(value)
     except ValueError:
         raise ValueError("JSON cannot carry a non-finite number (NaN or infinity)") from None
     except RecursionError:
