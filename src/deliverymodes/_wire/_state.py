@@ -58,6 +58,9 @@ class State(enum.Enum):
     OPEN = "open"
     CLOSED = "closed"
 
+    # Members are singletons: hash them by identity, at C speed (looked up per frame).
+    __hash__ = object.__hash__
+
 
 #: The frames each side sends.
 FROM_CLIENT = (
@@ -113,6 +116,8 @@ class Subscription(enum.Enum):
 
     ACTIVE = "active"
     ENDING = "ending"
+
+    __hash__ = object.__hash__  # as State's: looked up per PUSH
 
 
 #: A subscription's life, by the frame that crosses (None: not open). Missing pairs are refused.
