@@ -19,6 +19,7 @@ from deliverymodes import (
     PollChannel,
     PushChannel,
     Reconnect,
+    RemoteError,
     SlowConsumer,
     connect_tcp,
     serve_tcp,
@@ -150,3 +151,36 @@ async def test_reconnection_attempts_are_logged(caplog: pytest.LogCaptureFixture
     assert len(attempts) == QUICK.max_attempts
     assert all("connecting again" in r.getMessage() for r in attempts)
     assert "gave up" in client[-1].getMessage()
+
+
+async def test_a_cut_off_subscriber_closed_unread_is_logged_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="deliverymodes")
+    channel = PushChannel[int](buffer_size=2, overflow=Overflow.DISCONNECT)
+    subscriber = channel.subscribe()
+    for value in range(5):
+        await channel.publish(value)
+    assert not records(caplog, logging.WARNING)  # the publish itself logs nothing
+    await subscriber.aclose()
+    await subscriber.aclose()
+    warnings = records(caplog, logging.WARNING)
+    assert [r.name for r in warnings] == ["deliverymodes.channel"]
+
+
+async def test_a_request_the_server_fails_is_logged_as_an_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="deliverymodes")
+    channel = PollChannel[object]()
+    await channel.publish({1, 2})  # no JSON form: the server cannot encode it
+    async with anyio.create_task_group() as tg:
+        port = await tg.start(partial(serve_tcp, {"poll": channel}))
+        with anyio.fail_after(10):
+            async with connect_tcp("127.0.0.1", port) as remote:
+                with pytest.raises(RemoteError):
+                    await remote.poll("poll").poll(EARLIEST)
+        tg.cancel_scope.cancel()
+    errors = records(caplog, logging.ERROR)
+    assert [r.name for r in errors] == ["deliverymodes.server"]
+    assert "cannot encode" in errors[0].getMessage()

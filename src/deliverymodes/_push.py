@@ -186,13 +186,7 @@ class PushSubscriber(SubscriberIteration[T]):
         """Raise why no message will come any more, if none will."""
         end = self._subscription.end
         if end is End.CUT_OFF:
-            if not self._cut_off_logged:
-                self._cut_off_logged = True
-                _log.warning(
-                    "a push subscriber was cut off (overflow DISCONNECT): its buffer of %d"
-                    " messages overflowed",
-                    self._subscription.size,
-                )
+            self._log_cut_off()
             raise SlowConsumer(
                 f"disconnected: its buffer of {self._subscription.size} messages overflowed"
             )
@@ -258,8 +252,20 @@ class PushSubscriber(SubscriberIteration[T]):
         transport): count it as dropped, not delivered."""
         self._subscription.refuse_last()
 
+    def _log_cut_off(self) -> None:
+        """Log the cut once: when the subscriber finds out, or is closed without finding out."""
+        if not self._cut_off_logged:
+            self._cut_off_logged = True
+            _log.warning(
+                "a push subscriber was cut off (overflow DISCONNECT): its buffer of %d"
+                " messages overflowed",
+                self._subscription.size,
+            )
+
     async def aclose(self) -> None:
         """Unsubscribe; messages still buffered are discarded, counted as dropped."""
+        if self._subscription.end is End.CUT_OFF:
+            self._log_cut_off()
         _wake(self._subscription.close())
 
     def statistics(self) -> SubscriberStatistics:

@@ -105,6 +105,7 @@ class HttpEventSubscriber(PushedSubscriber[T, Message[T]]):
         """What the stream brings, reconnecting after drops; _OPENED marks each (re)connection."""
         remote = self._channel._remote
         pauses: Iterator[float] | None = None
+        again = False  # the next connection is made again after a drop
         while True:
             received = self._received
             failure: Exception | None = None
@@ -113,6 +114,8 @@ class HttpEventSubscriber(PushedSubscriber[T, Message[T]]):
                     async for item in items:
                         if item is _OPENED:
                             pauses = None  # connected: count failed attempts anew
+                            self.reconnects += again
+                            again = False
                         yield item
                         if item is None:
                             return
@@ -126,9 +129,10 @@ class HttpEventSubscriber(PushedSubscriber[T, Message[T]]):
                 _log.warning("%s", lost)
                 self._ended = lost
                 raise lost
-            self.reconnects += 1
+            again = True
             delay = min(max(pause, self._retry_hint), remote.reconnect.max_delay)
-            _log.info("the event stream ended (%s): connecting again in %.2f s", failure, delay)
+            why = "ended" if failure is None else f"was lost ({failure})"
+            _log.info("the event stream %s: connecting again in %.2f s", why, delay)
             await anyio.sleep(delay)
 
     async def _connection(self) -> AsyncGenerator[_Item, None]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections import deque
 from typing import Any
 
@@ -24,6 +25,9 @@ from ._writer import STREAM_ENDED, FrameWriter
 __all__ = ["KEEPALIVE", "ConnectionBase", "OpenSubscription", "WaitingPoll", "quoted"]
 
 KEEPALIVE = encode(Keepalive())
+
+
+_log = logging.getLogger("deliverymodes.server")
 
 
 def quoted(name: str) -> str:
@@ -175,8 +179,10 @@ class ConnectionBase:
             await self._writer.write_directly(replies)
 
     def _refusal(self, request: int, code: ErrorCode, text: str) -> bytes:
-        """The ERROR answering ``request``, counted as refused."""
+        """The ERROR answering ``request``, counted as refused (and logged if the server failed)."""
         self._counts.refused += 1
+        if code is ErrorCode.INTERNAL:
+            _log.error("request %d failed: %s", request, text)
         return self._wire.send(Error(request, code, text))
 
     def _fail(self, code: ErrorCode, text: str) -> None:
