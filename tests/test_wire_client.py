@@ -165,3 +165,58 @@ def test_an_error_for_the_connection_closes_it() -> None:
 def test_the_server_may_not_speak_before_welcome() -> None:
     client = wire.ClientConnection(1 << 16)
     refused(client, wire.Keepalive(), "first frame must be WELCOME")
+
+
+def test_after_its_own_close_the_client_takes_what_the_server_still_owes() -> None:
+    client = connected()
+    client.send(wire.LongPoll(1, "c", 0))
+    subscribed(client, 2, 10)
+    client.send(wire.Close())
+    assert client.state is wire.State.CLOSED
+    owed: list[wire.Event] = [
+        wire.Batch(1, 0, 0, False, 4, ()),
+        wire.End(2, wire.EndReason.UNSUBSCRIBED),
+    ]
+    assert received(client, *owed) == owed
+    assert client.open_requests == frozenset()
+    client.receive_data(b"")
+    assert client.next_event() == wire.ConnectionEnded(mid_frame=False)
+    with pytest.raises(RuntimeError, match="after this end's CLOSE"):
+        client.send(wire.Poll(3, "c", 0))
+
+
+def test_after_the_servers_close_nothing_more_may_come() -> None:
+    client = connected()
+    assert received(client, wire.Close()) == [wire.Close()]
+    refused(client, wire.Batch(1, 0, 0, False, 0, ()), "after CLOSE")
+
+
+@pytest.mark.parametrize(
+    ("event", "match"),
+    [
+        (wire.Poll(0, "c", 0), "request number 0"),
+        (wire.Cancel(0), "request number 0"),
+        (wire.Error(5, ErrorCode.INTERNAL, "x"), "only for the connection"),
+    ],
+)
+def test_what_a_client_may_never_send_is_refused(event: wire.Event, match: str) -> None:
+    client = connected()
+    with pytest.raises(RuntimeError, match=match):
+        client.send(event)
+    assert client.open_requests == frozenset()
+
+
+def test_nothing_goes_before_hello() -> None:
+    client = wire.ClientConnection(1 << 16)
+    with pytest.raises(RuntimeError, match="hello"):
+        client.send(wire.Poll(1, "c", 0))
+    client.hello()
+    with pytest.raises(RuntimeError, match="HELLO was sent already"):
+        client.hello()
+
+
+def test_a_frame_longer_than_the_server_takes_is_refused() -> None:
+    client = connected()  # the server takes frames of up to 4096 bytes
+    with pytest.raises(ValueError, match="larger than the peer's max_frame_size of 4096"):
+        client.send(wire.Publish(1, "c", b"x" * 5000))
+    client.send(wire.Publish(1, "c", b"x" * 100))  # the number was not taken by the refusal

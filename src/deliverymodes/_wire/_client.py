@@ -50,9 +50,13 @@ class ClientConnection(Connection):
         # Subscriptions asked for and not yet answered: the credit they will start with.
         self._asked: dict[int, int] = {}
         self._unsubscribed: set[int] = set()  # of those, the ones already asked to end
+        self._hello_sent = False
 
     def hello(self) -> bytes:
         """The HELLO frame that opens the connection."""
+        if self._hello_sent:
+            raise RuntimeError("HELLO was sent already")
+        self._hello_sent = True
         return self._protocol.send(Hello(PROTOCOL_VERSION, self.max_frame_size))
 
     def credit(self, subscription: int) -> int:
@@ -63,6 +67,8 @@ class ClientConnection(Connection):
 
     def send(self, event: Event) -> bytes:
         """The bytes of ``event``, noting what it opens, withdraws or grants."""
+        self._check_sendable(event)
+        frame = self._protocol.send(event)  # refuses a frame too long before anything is noted
         if isinstance(event, REQUESTS):
             if event.request in self._requests:
                 raise RuntimeError(f"request {event.request} is still open")
@@ -88,7 +94,18 @@ class ClientConnection(Connection):
                 self._move(number, Unsubscribe)
             elif number in self._asked:
                 self._unsubscribed.add(number)
-        return self._protocol.send(event)
+        return frame
+
+    def _check_sendable(self, event: Event) -> None:
+        """``RuntimeError`` for what a client may never send, whatever else is open."""
+        if not self._hello_sent:
+            raise RuntimeError("send hello() first")
+        number = getattr(event, "request", None)
+        if isinstance(event, Error):
+            if number:
+                raise RuntimeError("a client sends ERROR only for the connection (request 0)")
+        elif number == 0:
+            raise RuntimeError(f"{frame_name(type(event))} with request number 0 (reserved)")
 
     def next_event(self) -> Event | ConnectionEnded | None:
         """The next event from the server, or None until more bytes arrive.

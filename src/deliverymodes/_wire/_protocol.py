@@ -44,6 +44,10 @@ class FrameProtocol:
         self._decoder = FrameDecoder(max_frame_size)
         self.state = State.HANDSHAKE
         self.peer_max_frame_size = max_frame_size
+        # Who closed: after the peer's CLOSE (or ERROR 0) nothing more may come from it; after
+        # this end's CLOSE nothing more may go, but the peer still answers what it was asked.
+        self._peer_closed = False
+        self._closed_here = False
 
     @property
     def max_frame_size(self) -> int:
@@ -73,7 +77,7 @@ class FrameProtocol:
                 ErrorCode.PROTOCOL_VIOLATION,
                 f"{frame_name(type(event))} frames do not travel in this direction",
             )
-        if self.state is State.CLOSED:
+        if self._peer_closed:
             raise ProtocolError(ErrorCode.PROTOCOL_VIOLATION, "frame after CLOSE or ERROR 0")
         self._received(event)
         return event
@@ -82,14 +86,25 @@ class FrameProtocol:
         if isinstance(event, Error) and event.request:
             return  # an answer to one request: the connection goes on
         self.state = CONNECTION_TRANSITIONS[self.state].get(type(event), self.state)
+        if self.state is State.CLOSED and isinstance(event, (Close, Error)):
+            self._peer_closed = True
 
     def send(self, event: Event) -> bytes:
         """The bytes to send for ``event``; raises ``TypeError`` if this end may not send it."""
         if not isinstance(event, self._sends):
             raise TypeError(f"this end does not send {type(event).__name__} frames")
+        if self._closed_here:
+            raise RuntimeError(f"{frame_name(type(event))} after this end's CLOSE")
         if isinstance(event, Close):
             self.state = CONNECTION_TRANSITIONS[self.state][Close]
-        return encode(event)
+            self._closed_here = True
+        frame = encode(event)
+        if len(frame) > self.peer_max_frame_size:
+            raise ValueError(
+                f"a {frame_name(type(event))} frame of {len(frame)} bytes is larger than the"
+                f" peer's max_frame_size of {self.peer_max_frame_size}"
+            )
+        return frame
 
 
 def _peer_max_frame_size(size: int) -> int:
