@@ -7,6 +7,9 @@ from typing import Any
 
 __all__ = ["default_sizer", "measure"]
 
+# Made once: json.dumps with options builds a new encoder per call, on every publish.
+_COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
 
 def default_sizer(payload: Any) -> int:
     """Size of ``payload`` in bytes.
@@ -27,7 +30,7 @@ def default_sizer(payload: Any) -> int:
     if isinstance(payload, memoryview):
         return payload.nbytes
     try:
-        text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+        text = _COMPACT.encode(payload)
     except (TypeError, ValueError):
         text = repr(payload)
     return len(text.encode("utf-8"))

@@ -31,8 +31,12 @@ def message_json(message: Message[Any], epoch: int) -> dict[str, object]:
     }
 
 
+# Made once: json.dumps with options builds a new encoder per call.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=repr)
+
+
 def dumps(value: object) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=repr)
+    return _ENCODER.encode(value)
 
 
 class Fragments:
