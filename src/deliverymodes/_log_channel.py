@@ -193,6 +193,7 @@ class LogSubscriber(CursorSubscriber[T]):
     def __init__(self, state: LogState[T, Any], start: int | Start) -> None:
         super().__init__(state.resolve(start, name="start"))
         self._state = state
+        self._epoch = state.epoch  # its cursor's life: a channel kept elsewhere may begin another
         state.subscribers += 1
 
     @property

@@ -286,4 +286,6 @@ class LongPollSubscriber(LogSubscriber[T]):
         self.batching = batching
 
     async def _fetch(self) -> Batch[T]:
-        return await self._channel.serve_long_poll(self.cursor, batching=self.batching)
+        return await self._channel.serve_long_poll(
+            self.cursor, epoch=self._epoch, batching=self.batching
+        )

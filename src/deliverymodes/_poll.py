@@ -107,7 +107,10 @@ class PollSubscriber(LogSubscriber[T]):
 
     async def _fetch(self) -> Batch[T]:
         return await self._channel.poll(
-            self.cursor, max_messages=self._max_messages, max_bytes=self._max_bytes
+            self.cursor,
+            epoch=self._epoch,
+            max_messages=self._max_messages,
+            max_bytes=self._max_bytes,
         )
 
     async def _idle(self) -> None:

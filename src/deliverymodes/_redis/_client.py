@@ -73,6 +73,7 @@ class RedisClient:
         self._pubsub_up: anyio.Event | None = None  # set while the Pub/Sub link is up
         self._keeping_pubsub = False
         self._listeners: dict[bytes, Listener] = {}
+        self._pubsub_error: Exception | None = None  # why the Pub/Sub link last failed
         self._closed = False
 
     @property
@@ -101,24 +102,27 @@ class RedisClient:
         traceback: TracebackType | None,
     ) -> None:
         await self.aclose()
+        task_group, self._task_group = self._task_group, None
+        if task_group is not None:  # in the task that entered it, as anyio requires
+            await task_group.__aexit__(None, None, None)
 
     async def aclose(self) -> None:
-        """Close both connections; commands waiting raise ConnectionLost."""
+        """Close both connections (from any task); commands waiting, and later ones, raise
+        ConnectionLost. Leaving ``async with`` closes it too."""
         if self._closed:
             return
         self._closed = True
-        task_group, self._task_group = self._task_group, None
+        if self._task_group is not None:
+            self._task_group.cancel_scope.cancel()
         for connection in (self._commands, self._pubsub):
             if connection is not None:
                 await connection.aclose()
-        if task_group is not None:
-            task_group.cancel_scope.cancel()
-            await task_group.__aexit__(None, None, None)
 
     def _group(self) -> anyio.abc.TaskGroup:
+        if self._closed:
+            raise ConnectionLost(f"the client of Redis at {self.url} is closed")
         if self._task_group is None:
-            state = "closed" if self._closed else "not open: use `async with` first"
-            raise RuntimeError(f"this Redis client is {state}")
+            raise RuntimeError("this RedisClient is not open: use `async with client` first")
         return self._task_group
 
     # -- commands --------------------------------------------------------------------------------
@@ -183,8 +187,9 @@ class RedisClient:
                     await anyio.lowlevel.checkpoint()
         except TimeoutError:
             self._listeners.pop(channel, None)
+            why = f" ({self._pubsub_error})" if self._pubsub_error else ""
             raise ConnectionLost(
-                f"cannot subscribe to Redis at {self.url} within {self.timeout} s"
+                f"cannot subscribe to Redis at {self.url} within {self.timeout} s{why}"
             ) from None
         except BaseException:
             self._listeners.pop(channel, None)
@@ -218,6 +223,7 @@ class RedisClient:
                 for channel, _ in listening:
                     await connection.execute("SUBSCRIBE", channel)
             except (ConnectionLost, RedisError) as error:
+                self._pubsub_error = error
                 pauses = pauses or self.reconnect.delays(rng)
                 pause = next(pauses, self.reconnect.max_delay)
                 _log.info("Redis Pub/Sub at %s: %s; again in %.2f s", self.url, error, pause)
@@ -226,6 +232,7 @@ class RedisClient:
             if pauses is not None:
                 _log.info("Redis Pub/Sub at %s is back", self.url)
             pauses = None
+            self._pubsub_error = None
             assert self._pubsub_up is not None
             self._pubsub_up.set()
             for _, listener in listening:

@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import anyio
+import anyio.lowlevel
 import attrs
 import hiredis
 from anyio.abc import ByteStream
@@ -122,7 +123,6 @@ class RedisConnection:
         self._flushing = False
         self._error: ConnectionLost | None = None
         self._closed = anyio.Event()
-        self._reading = anyio.CancelScope()  # the reader's, cancelled when the connection breaks
 
     @classmethod
     async def open(
@@ -188,9 +188,11 @@ class RedisConnection:
         with anyio.move_on_after(self.timeout) as waited:
             await reply.event.wait()
         if waited.cancelled_caught:
-            self._fail(f"no reply from Redis at {self.address.url} within {self.timeout} s")
+            await self._break(f"no reply from Redis at {self.address.url} within {self.timeout} s")
         value = reply.value
         if isinstance(value, ConnectionLost):
+            # A cancellation that also stopped the reader wins over what that did to the reply.
+            await anyio.lowlevel.checkpoint_if_cancelled()
             raise value
         if isinstance(value, hiredis.ReplyError):
             raise RedisError(str(value))
@@ -202,6 +204,7 @@ class RedisConnection:
         Shielded: a write cut in the middle would leave half a command on the connection.
         """
         self._flushing = True
+        url = self.address.url
         try:
             with anyio.CancelScope(shield=True):
                 while self._outgoing and self._error is None:
@@ -211,18 +214,17 @@ class RedisConnection:
                         try:
                             await self._stream.send(data)
                         except (OSError, anyio.BrokenResourceError, anyio.ClosedResourceError):
-                            self._fail(f"the connection to Redis at {self.address.url} failed")
+                            await self._break(f"the connection to Redis at {url} failed")
                             return
                     if sent.cancelled_caught:
-                        self._fail(f"Redis at {self.address.url} took no data for {self.timeout} s")
+                        await self._break(f"Redis at {url} took no data for {self.timeout} s")
         finally:
             self._flushing = False
 
     async def run(self, on_push: PushHandler | None = None) -> None:
         """Read replies until the connection ends; then every command waiting fails."""
         try:
-            with self._reading:
-                await self._read(on_push)
+            await self._read(on_push)
         except (OSError, anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError):
             self._fail(f"the connection to Redis at {self.address.url} was closed")
         except hiredis.ProtocolError as error:
@@ -252,12 +254,17 @@ class RedisConnection:
         if self._error is None:
             self._error = ConnectionLost(reason)
             _log.debug("Redis connection broken: %s", reason)
-            self._reading.cancel()
         while self._pending:
             waiting = self._pending.popleft()
             waiting.value = self._error
             waiting.event.set()
         self._outgoing.clear()
+
+    async def _break(self, reason: str) -> None:
+        """Break the connection and close its stream, which ends the reader."""
+        self._fail(reason)
+        with anyio.CancelScope(shield=True):
+            await self._stream.aclose()
 
     async def wait_broken(self) -> None:
         """Return once the connection has ended and its reader stopped."""
@@ -265,6 +272,4 @@ class RedisConnection:
 
     async def aclose(self) -> None:
         """Close the connection; commands waiting raise ConnectionLost."""
-        self._fail(f"the connection to Redis at {self.address.url} was closed")
-        with anyio.CancelScope(shield=True):
-            await self._stream.aclose()
+        await self._break(f"the connection to Redis at {self.address.url} was closed")

@@ -113,10 +113,12 @@ class Follower(Generic[T]):
         self.retained = (0, 0)  # (messages, bytes) in Redis at the last read
 
     async def start(self) -> None:
-        """Subscribe and catch up; ``ConnectionLost`` if Redis cannot be reached in time."""
+        """Read the channel, then subscribe and catch up; ``ConnectionLost`` if Redis cannot
+        be reached in time, ``RedisError`` if it refuses (a login, a key of another type)."""
+        await self.catch_up()  # over the command connection: fails at once, saying why
         await self.client.listen(self.keys[0].encode(), self)
         if not self.live:
-            await self.catch_up()  # the first catch-up failed: say why
+            await self.catch_up()
             self.live = True
 
     async def stop(self) -> None:

@@ -8,9 +8,11 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, Generic, Protocol, TypeVar
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 import anyio
+from typing_extensions import Self
 
 from .._core import Batch, Message, Retention, make_message, new_epoch
 from .._exceptions import ChannelClosed, ConnectionLost
@@ -20,7 +22,7 @@ from ._client import RedisClient
 from ._follow import Follower, Sink, retention_arguments, run_channel_script
 from ._scripts import PUBLISH
 
-__all__ = ["Link", "LocalSink", "fetch_again"]
+__all__ = ["Link", "LocalSink", "Opened", "fetch_again"]
 
 T = TypeVar("T")
 
@@ -100,7 +102,7 @@ class Link(Generic[T]):
             await self.follower.start()
         except BaseException:
             if self._owns_client:
-                await self.client.aclose()
+                await self.client.__aexit__(None, None, None)
             raise
         self.opened = True
 
@@ -114,6 +116,13 @@ class Link(Generic[T]):
                 await self.follower.stop()  # bounded by the client's timeout
         if self._owns_client:
             await self.client.aclose()
+
+    async def exit(self) -> None:
+        """Leave the client's ``async with`` if it is the link's own (in the task that opened
+        the channel)."""
+        await self.close()
+        if self._owns_client:
+            await self.client.__aexit__(None, None, None)
 
     async def publish(self, payload: T, size: int) -> Message[T]:
         """Append ``payload`` in Redis (one script, one round trip) and return its message."""
@@ -129,6 +138,32 @@ class Link(Generic[T]):
         message = make_message(offset, payload, size, now)
         self.sink.published_here(int(epoch), message)
         return message
+
+
+class Opened:
+    """``async with`` for a Redis channel: opens its link, and on the way out closes it and
+    leaves its own client's ``async with`` in the same task (``aclose()`` may come from any)."""
+
+    _link: Link[Any]
+
+    if TYPE_CHECKING:  # the channel's own, later in the method resolution order
+
+        async def aclose(self) -> None: ...
+
+    async def __aenter__(self) -> Self:
+        await self._link.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        try:
+            await self.aclose()
+        finally:
+            await self._link.exit()
 
 
 async def fetch_again(

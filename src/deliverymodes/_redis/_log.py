@@ -38,7 +38,7 @@ from .._poll import PollChannel, PollSubscriber
 from .._protocols import Fit
 from .._wire import Codec
 from ._client import DEFAULT_REDIS_TIMEOUT, RedisClient
-from ._link import Link, fetch_again
+from ._link import Link, Opened, fetch_again
 
 __all__ = ["RedisLongPollChannel", "RedisPollChannel"]
 
@@ -85,7 +85,7 @@ class _View:
                 waiter.wake()
 
 
-class RedisPollChannel(PollChannel[T]):
+class RedisPollChannel(Opened, PollChannel[T]):
     """A :class:`PollChannel` kept in Redis, shared by every process that opens the same key.
 
     ``redis`` is a ``redis://``/``rediss://``/``unix://`` URL, or an open :class:`RedisClient`
@@ -120,10 +120,6 @@ class RedisPollChannel(PollChannel[T]):
     @property
     def client(self) -> RedisClient:
         return self._link.client
-
-    async def __aenter__(self) -> RedisPollChannel[T]:
-        await self._link.open()
-        return self
 
     async def aclose(self) -> None:
         """Close this process's handle: its readers end; the channel lives on in Redis."""
@@ -186,7 +182,7 @@ class RedisPollChannel(PollChannel[T]):
         )
 
 
-class RedisLongPollChannel(LongPollChannel[T]):
+class RedisLongPollChannel(Opened, LongPollChannel[T]):
     """A :class:`LongPollChannel` kept in Redis, shared by every process that opens the same key.
 
     Arguments as :class:`RedisPollChannel`'s, with ``batching`` as the in-memory channel's. The
@@ -221,10 +217,6 @@ class RedisLongPollChannel(LongPollChannel[T]):
     def client(self) -> RedisClient:
         return self._link.client
 
-    async def __aenter__(self) -> RedisLongPollChannel[T]:
-        await self._link.open()
-        return self
-
     async def aclose(self) -> None:
         """Close this process's handle: its readers end; the channel lives on in Redis."""
         await super().aclose()
@@ -241,6 +233,8 @@ class RedisLongPollChannel(LongPollChannel[T]):
     async def _up_to_date(self, cursor: int | Start) -> None:
         """Read Redis first if this process's view may be behind: its link is down, or the
         cursor is past what it has seen."""
+        if self.closed:
+            return
         if not self._link.follower.live or (isinstance(cursor, int) and cursor > self.head):
             await _read_redis(self, self._link)
         else:
@@ -373,9 +367,10 @@ async def _read_redis(
     channel: RedisPollChannel[Any] | RedisLongPollChannel[Any], link: Link[Any]
 ) -> None:
     """Bring this process's view up to what Redis holds now (one round trip)."""
+    if channel.closed:
+        return  # readers drain what this process has, then end, as in memory
     link.check_open()
-    if not channel.closed:
-        await link.follower.catch_up()
+    await link.follower.catch_up()
 
 
 class _RedisPollSubscriber(PollSubscriber[T]):

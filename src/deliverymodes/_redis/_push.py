@@ -27,7 +27,7 @@ from .._exceptions import ChannelClosed
 from .._push import PushChannel
 from .._wire import Codec
 from ._client import DEFAULT_REDIS_TIMEOUT, RedisClient
-from ._link import Link
+from ._link import Link, Opened
 
 __all__ = ["RedisPushChannel"]
 
@@ -79,7 +79,7 @@ class _Fanout:
             waiter.set()
 
 
-class RedisPushChannel(PushChannel[T]):
+class RedisPushChannel(Opened, PushChannel[T]):
     """A :class:`PushChannel` whose messages reach the subscribers of every process that opens
     the same key in Redis.
 
@@ -124,10 +124,6 @@ class RedisPushChannel(PushChannel[T]):
     def epoch(self) -> int:
         """The channel's life in Redis (known once the channel is open)."""
         return self._fanout.epoch or 0
-
-    async def __aenter__(self) -> RedisPushChannel[T]:
-        await self._link.open()
-        return self
 
     async def aclose(self) -> None:
         """Close this process's handle: its subscribers drain and end; the channel lives on in
