@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -112,6 +113,16 @@ class RestartableRedis:
             command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
         _wait_until_up(self.process, self.folder, self.path, self.timeout)
+
+    def pause(self) -> None:
+        """Freeze the server (SIGSTOP): connections stay open, nothing is answered."""
+        assert self.process is not None, "the server is not running"
+        self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """Let a frozen server run again (SIGCONT)."""
+        assert self.process is not None, "the server is not running"
+        self.process.send_signal(signal.SIGCONT)
 
     def kill(self) -> None:
         """SIGKILL the server and wait for it to end (no chance to save anything)."""
