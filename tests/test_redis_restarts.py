@@ -281,3 +281,68 @@ def test_the_server_restarts_on_its_socket() -> None:
         server.kill()
         server.start()
         assert server.path.exists()
+
+
+# -- bugs found ------------------------------------------------------------------------------
+
+
+@pytest.mark.xfail(
+    reason="a Redis poll or long-poll subscriber polls without the epoch of its cursor, so after"
+    " a new life it reads the new life's offsets from its old cursor, reporting no loss",
+    strict=True,
+)
+async def test_a_subscriber_of_an_old_life_reports_the_new_one(anyio_backend: str) -> None:
+    with private_redis() as url, anyio.fail_after(30):
+        async with (
+            RedisClient(url, timeout=1) as client,
+            RedisPollChannel[object](client, "poll") as poll,
+            RedisLongPollChannel[object](client, "long") as long,
+            poll.subscribe(0) as polling,
+            long.subscribe(0, max_wait=0) as long_polling,
+        ):
+            for channel in (poll, long):
+                for number in range(5):
+                    await channel.publish(number)
+            for subscriber in (polling, long_polling):
+                assert len((await subscriber.poll()).messages) == 5
+            epoch = long.epoch
+            assert await client.execute("FLUSHALL") == b"OK"
+            for channel in (poll, long):
+                for number in range(8):
+                    await channel.publish(("new", number))
+            await wait_until(lambda: long.epoch != epoch and long.head == 8)
+            batches = [await polling.poll(), await long_polling.poll()]
+        for batch in batches:
+            assert batch.missed_unknown
+            assert [m.offset for m in batch.messages] == list(range(8))
+        assert polling.statistics().missed_unknown == 1
+        assert long_polling.statistics().missed_unknown == 1
+
+
+@pytest.fixture
+def xfail_on_asyncio(anyio_backend: str, request: pytest.FixtureRequest) -> None:
+    if anyio_backend == "asyncio":
+        reason = (
+            "on asyncio, a Redis connection over a Unix socket whose reader is cancelled (by a"
+            " failed send) as the socket becomes readable makes asyncio log"
+            " 'Exception in callback Future.set_result(None)': InvalidStateError"
+        )
+        request.applymarker(pytest.mark.xfail(reason=reason, strict=True))
+
+
+@pytest.mark.usefixtures("xfail_on_asyncio")
+async def test_no_event_loop_error_when_redis_dies() -> None:
+    with restartable_redis(persistent=False) as server, anyio.fail_after(30):
+        async with RedisClient(server.url, timeout=1, reconnect=FAST) as client:
+            with loop_errors() as errors:
+                for _ in range(3):
+                    assert await client.execute("PING") == b"PONG"
+                    for _ in range(10):  # the connection's reader waits on the socket again
+                        await anyio.lowlevel.checkpoint()
+                    server.kill()  # then, in one turn of the loop: the send fails, EOF comes
+                    with pytest.raises(ConnectionLost):
+                        await client.execute("PING")
+                    for _ in range(10):
+                        await anyio.lowlevel.checkpoint()
+                    server.start()
+    assert errors == []
