@@ -9,14 +9,12 @@ the old life again. While Redis is down (or frozen), a publish or a poll fails w
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 import anyio
 import pytest
-import sniffio
 
 from deliverymodes import Batch, ConnectionLost, Message, Reconnect
 from deliverymodes.redis import (
@@ -26,7 +24,13 @@ from deliverymodes.redis import (
     RedisPushChannel,
 )
 
-from .redis_server import RestartableRedis, private_redis, require_redis_server, restartable_redis
+from .redis_server import (
+    RestartableRedis,
+    loop_errors,
+    private_redis,
+    require_redis_server,
+    restartable_redis,
+)
 from .remote_helpers import wait_until
 
 require_redis_server()
@@ -132,33 +136,6 @@ class Channels:
                 sum(b.missed_unknown for b in self.batches),
             )
         return counts
-
-
-@contextmanager
-def loop_errors() -> Iterator[list[BaseException]]:
-    """The InvalidStateErrors raised meanwhile in asyncio's callbacks, recorded rather than
-    failing the test at its end (anyio's Unix socket streams raise them when a read is cancelled
-    as the socket becomes readable: see test_no_asyncio_error_when_redis_dies). On trio, none."""
-    errors: list[BaseException] = []
-    if sniffio.current_async_library() != "asyncio":
-        yield errors
-        return
-    loop = asyncio.get_running_loop()
-    previous = loop.get_exception_handler()
-
-    def record(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
-        if isinstance(context.get("exception"), asyncio.InvalidStateError):
-            errors.append(context["exception"])
-        elif previous is not None:
-            previous(loop, context)
-        else:
-            loop.default_exception_handler(context)
-
-    loop.set_exception_handler(record)
-    try:
-        yield errors
-    finally:
-        loop.set_exception_handler(previous)
 
 
 @asynccontextmanager
@@ -281,68 +258,3 @@ def test_the_server_restarts_on_its_socket() -> None:
         server.kill()
         server.start()
         assert server.path.exists()
-
-
-# -- bugs found ------------------------------------------------------------------------------
-
-
-@pytest.mark.xfail(
-    reason="a Redis poll or long-poll subscriber polls without the epoch of its cursor, so after"
-    " a new life it reads the new life's offsets from its old cursor, reporting no loss",
-    strict=True,
-)
-async def test_a_subscriber_of_an_old_life_reports_the_new_one(anyio_backend: str) -> None:
-    with private_redis() as url, anyio.fail_after(30):
-        async with (
-            RedisClient(url, timeout=1) as client,
-            RedisPollChannel[object](client, "poll") as poll,
-            RedisLongPollChannel[object](client, "long") as long,
-            poll.subscribe(0) as polling,
-            long.subscribe(0, max_wait=0) as long_polling,
-        ):
-            for channel in (poll, long):
-                for number in range(5):
-                    await channel.publish(number)
-            for subscriber in (polling, long_polling):
-                assert len((await subscriber.poll()).messages) == 5
-            epoch = long.epoch
-            assert await client.execute("FLUSHALL") == b"OK"
-            for channel in (poll, long):
-                for number in range(8):
-                    await channel.publish(("new", number))
-            await wait_until(lambda: long.epoch != epoch and long.head == 8)
-            batches = [await polling.poll(), await long_polling.poll()]
-        for batch in batches:
-            assert batch.missed_unknown
-            assert [m.offset for m in batch.messages] == list(range(8))
-        assert polling.statistics().missed_unknown == 1
-        assert long_polling.statistics().missed_unknown == 1
-
-
-@pytest.fixture
-def xfail_on_asyncio(anyio_backend: str, request: pytest.FixtureRequest) -> None:
-    if anyio_backend == "asyncio":
-        reason = (
-            "on asyncio, a Redis connection over a Unix socket whose reader is cancelled (by a"
-            " failed send) as the socket becomes readable makes asyncio log"
-            " 'Exception in callback Future.set_result(None)': InvalidStateError"
-        )
-        request.applymarker(pytest.mark.xfail(reason=reason, strict=True))
-
-
-@pytest.mark.usefixtures("xfail_on_asyncio")
-async def test_no_event_loop_error_when_redis_dies() -> None:
-    with restartable_redis(persistent=False) as server, anyio.fail_after(30):
-        async with RedisClient(server.url, timeout=1, reconnect=FAST) as client:
-            with loop_errors() as errors:
-                for _ in range(3):
-                    assert await client.execute("PING") == b"PONG"
-                    for _ in range(10):  # the connection's reader waits on the socket again
-                        await anyio.lowlevel.checkpoint()
-                    server.kill()  # then, in one turn of the loop: the send fails, EOF comes
-                    with pytest.raises(ConnectionLost):
-                        await client.execute("PING")
-                    for _ in range(10):
-                        await anyio.lowlevel.checkpoint()
-                    server.start()
-    assert errors == []
