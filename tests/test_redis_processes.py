@@ -117,6 +117,32 @@ def _socket_reader(socket: AsyncWebSocketSession) -> Reader:
     return read
 
 
+async def open_readers(
+    stack: AsyncExitStack, url: str, sockets: httpx.AsyncClient, label: str = ""
+) -> dict[str, tuple[str, Reader]]:
+    """Readers of every channel of the server at ``url``, connected before anything is
+    published: an event stream and a WebSocket on each, polls on the poll and long-poll
+    channels, long polls on the long-poll channel. By label: (channel name, reader)."""
+    remote = await stack.enter_async_context(HttpRemote(url))
+    readers: dict[str, tuple[str, Reader]] = {}
+    for name in CHANNELS:
+        channel = remote.channel(name)
+        start = LATEST if name == "push" else 0
+        events = await stack.enter_async_context(channel.events(start))
+        readers[f"{label}{name} SSE"] = (name, _subscriber_reader(events))
+        socket: AsyncWebSocketSession = await stack.enter_async_context(
+            aconnect_ws(f"{url}/{name}/ws", sockets)
+        )
+        readers[f"{label}{name} WebSocket"] = (name, _socket_reader(socket))
+        if name != "push":
+            polls = await stack.enter_async_context(channel.poll_subscriber(0, poll_interval=0.05))
+            readers[f"{label}{name} polls"] = (name, _subscriber_reader(polls))
+        if name == "long":
+            long_polls = await stack.enter_async_context(channel.subscribe(0, wait=5))
+            readers[f"{label}{name} long polls"] = (name, _subscriber_reader(long_polls))
+    return readers
+
+
 async def test_what_one_process_publishes_reaches_every_client_of_the_other(
     anyio_backend: str,
 ) -> None:
@@ -125,29 +151,10 @@ async def test_what_one_process_publishes_reaches_every_client_of_the_other(
             worker(redis_url, anyio_backend) as first,
             worker(redis_url, anyio_backend) as second,
             HttpRemote(first) as publisher,
-            HttpRemote(second) as reader,
             httpx.AsyncClient() as sockets,
             AsyncExitStack() as stack,
         ):
-            readers: dict[str, tuple[str, Reader]] = {}
-            for name in CHANNELS:
-                channel = reader.channel(name)
-                start = LATEST if name == "push" else 0
-                events = await stack.enter_async_context(channel.events(start))
-                readers[f"{name} SSE"] = (name, _subscriber_reader(events))
-                socket: AsyncWebSocketSession = await stack.enter_async_context(
-                    aconnect_ws(f"{second}/{name}/ws", sockets)
-                )
-                readers[f"{name} WebSocket"] = (name, _socket_reader(socket))
-                if name != "push":
-                    polls = await stack.enter_async_context(
-                        channel.poll_subscriber(0, poll_interval=0.05)
-                    )
-                    readers[f"{name} polls"] = (name, _subscriber_reader(polls))
-                if name == "long":
-                    long_polls = await stack.enter_async_context(channel.subscribe(0, wait=5))
-                    readers[f"{name} long polls"] = (name, _subscriber_reader(long_polls))
-
+            readers = await open_readers(stack, second, sockets)
             published: dict[str, Received] = {name: [] for name in CHANNELS}
             received: dict[str, Received] = {label: [] for label in readers}
 
@@ -167,6 +174,51 @@ async def test_what_one_process_publishes_reaches_every_client_of_the_other(
                     tg.start_soon(publish, name)
 
     for name in CHANNELS:
+        assert [offset for offset, _ in published[name]] == list(range(COUNT + 1))
+    for label, (name, _) in readers.items():
+        assert received[label] == published[name], label
+
+
+async def test_concurrent_publishes_to_both_processes_reach_all_clients_in_one_order(
+    anyio_backend: str,
+) -> None:
+    """Publishers on both processes at once, several per channel: every reader of either
+    process gets every message once, in offset order, and the offsets have no gap."""
+    with private_redis() as redis_url, anyio.fail_after(90):
+        async with (
+            worker(redis_url, anyio_backend) as first,
+            worker(redis_url, anyio_backend) as second,
+            HttpRemote(first) as to_first,
+            HttpRemote(second) as to_second,
+            httpx.AsyncClient() as sockets,
+            AsyncExitStack() as stack,
+        ):
+            readers = await open_readers(stack, first, sockets, "first: ")
+            readers |= await open_readers(stack, second, sockets, "second: ")
+            published: dict[str, Received] = {name: [] for name in CHANNELS}
+            received: dict[str, Received] = {label: [] for label in readers}
+
+            async def publish(remote: HttpRemote, name: str, publisher: int) -> None:
+                channel = remote.channel(name)
+                for number in range(COUNT // 4):
+                    payload = {"publisher": publisher, "number": number}
+                    message = await channel.publish(payload)
+                    published[name].append((message.offset, payload))
+
+            async with anyio.create_task_group() as tg:
+                for label, (_, read) in readers.items():
+                    tg.start_soon(read, received[label])
+                async with anyio.create_task_group() as publishing:
+                    for name in CHANNELS:
+                        for publisher in range(4):
+                            remote = (to_first, to_second)[publisher % 2]
+                            publishing.start_soon(publish, remote, name, publisher)
+                for name in CHANNELS:
+                    message = await to_second.channel(name).publish(END)
+                    published[name].append((message.offset, END))
+
+    for name in CHANNELS:
+        published[name].sort(key=lambda sent: sent[0])
         assert [offset for offset, _ in published[name]] == list(range(COUNT + 1))
     for label, (name, _) in readers.items():
         assert received[label] == published[name], label
