@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import anyio
 
-from deliverymodes import LATEST, Batch, Message
+from deliverymodes import LATEST, Batch, Message, Reconnect
 from deliverymodes.redis import (
     RedisClient,
     RedisLongPollChannel,
@@ -14,7 +14,7 @@ from deliverymodes.redis import (
     RedisPushChannel,
 )
 
-from .redis_server import private_redis, require_redis_server
+from .redis_server import private_redis, require_redis_server, restartable_redis
 from .remote_helpers import wait_until
 
 require_redis_server()
@@ -121,3 +121,32 @@ async def test_three_channels_on_one_client_hold_two_connections(anyio_backend: 
             assert pushed_message.offset == 0
             assert [(m.offset, m.payload) for m in polled] == [(polled_message.offset, "poll")]
             assert await _connections(counter) == 2
+
+
+async def test_the_waiting_polls_outlive_a_redis_restart_on_two_connections(
+    anyio_backend: str,
+) -> None:
+    """Redis killed and started again (with its data) under the thousand waiting polls: the
+    client reconnects with two connections again, not one per poll, and one publish still
+    releases them all."""
+    fast = Reconnect(initial_delay=0.05, max_delay=0.2)
+    with restartable_redis(persistent=True) as server, anyio.fail_after(60):
+        async with (
+            RedisClient(server.url, timeout=1, reconnect=fast) as client,
+            RedisLongPollChannel[object](client, "waits") as channel,
+        ):
+            await channel.publish("before")
+            results: list[Batch[object]] = []
+            async with anyio.create_task_group() as tg:
+                await _wait_all(channel, results, tg)
+                server.kill()
+                await wait_until(lambda: client.connections == 0)
+                server.start()
+                # Pub/Sub is back, and the catch-up read after it opened the command connection
+                await wait_until(lambda: client.connections == 2)
+                assert channel.statistics().waiting_polls == POLLS
+                async with RedisClient(server.url) as counter:
+                    message = await channel.publish({"wake": "up"})
+                    assert await _connections(counter) == 2
+            _check_released(results, message)
+            assert message.offset == 1
