@@ -275,3 +275,30 @@ def test_the_server_restarts_on_its_socket() -> None:
         server.kill()
         server.start()
         assert server.path.exists()
+
+
+async def test_channels_on_a_url_of_their_own_fail_within_their_timeout(
+    anyio_backend: str,
+) -> None:
+    with restartable_redis(persistent=False) as server, anyio.fail_after(60):
+        async with (
+            RedisPushChannel[object](server.url, "push", timeout=1) as push,
+            RedisPollChannel[object](server.url, "poll", timeout=1) as poll,
+            RedisLongPollChannel[object](server.url, "long", timeout=1) as long,
+        ):
+            for channel in (push, poll, long):
+                assert channel.client.timeout == 1
+                assert (await channel.publish("before")).offset == 0
+            server.pause()
+            try:
+                for channel in (push, poll, long):
+                    with anyio.fail_after(10), pytest.raises(ConnectionLost):
+                        await channel.publish("lost")
+                with anyio.fail_after(10), pytest.raises(ConnectionLost):
+                    await poll.poll(0)
+            finally:
+                server.resume()
+            batch = await poll.poll(0)  # the publish that timed out may have been run since
+            assert batch.messages[0].payload == "before"
+            assert {m.payload for m in batch.messages[1:]} <= {"lost"}
+            assert (await poll.publish("after")).offset == len(batch.messages)
