@@ -194,6 +194,8 @@ async def test_with_persistence_every_reader_goes_on_where_it_was(anyio_backend:
             server.start()
             await channels.publish(*range(6, 9), END)
             await channels.until_end()
+            for log in (channels.poll, channels.long):
+                assert log.statistics().retained_messages == 10
         for name, got in channels.received.items():
             assert got == channels.expected(name), name
             assert [offset for offset, _ in got] == list(range(10)), name
@@ -212,6 +214,7 @@ async def test_without_persistence_readers_report_the_new_life(anyio_backend: st
             await channels.publish("new", END)
             await channels.until_end()
             assert channels.long.epoch != epoch
+            assert channels.long.statistics().retained_messages == 2  # this life's only
             batch = await channels.poll.poll(5, epoch=poll_epoch)  # a cursor of the old life
         assert [(m.offset, m.payload) for m in batch.messages] == [(0, "new"), (1, END)]
         assert (batch.missed_unknown, batch.cursor) == (True, 2)
