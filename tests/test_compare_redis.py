@@ -1,0 +1,127 @@
+"""``deliverymodes compare --transport redis``: every model through a private Redis, and what the
+command refuses or reports plainly (no URL, a URL without the transport, no extra, no Redis)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+
+from deliverymodes._cli import main
+from deliverymodes._compare import MODELS, Workload, run_model
+from deliverymodes._compare._redis import load_redis, shown
+from tests.redis_server import private_redis
+from tests.test_compare import check_consistency
+from tests.test_compare_cli import QUICK, run_without
+
+PREFIX = "deliverymodes:compare:*"
+
+
+@pytest.fixture(scope="module")
+def redis_url() -> Iterator[str]:
+    pytest.importorskip("deliverymodes.redis")
+    with private_redis() as url:
+        yield url
+
+
+async def keys_left(url: str) -> list[bytes]:
+    async with load_redis().RedisClient(url) as client:
+        keys: list[bytes] = await client.execute("KEYS", PREFIX)
+    return keys
+
+
+def test_the_redis_transport_without_a_url_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["compare", "--transport", "redis", *QUICK])
+    assert exited.value.code == 2
+    out, err = capsys.readouterr()
+    assert "--transport redis needs --redis-url URL" in err
+    assert "usage: deliverymodes compare" in err
+    assert out == ""
+
+
+@pytest.mark.parametrize("transport", [None, "memory", "tcp", "http"])
+def test_a_redis_url_without_the_redis_transport_is_refused(
+    transport: str | None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    chosen = [] if transport is None else ["--transport", transport]
+    with pytest.raises(SystemExit) as exited:
+        main(["compare", *chosen, "--redis-url", "redis://127.0.0.1:6379", *QUICK])
+    assert exited.value.code == 2
+    out, err = capsys.readouterr()
+    assert f"--redis-url goes with --transport redis, not --transport {transport or 'memory'}" in (
+        err
+    )
+    assert out == ""
+
+
+def test_the_redis_transport_without_its_extra_is_refused_before_measuring() -> None:
+    arguments = ["compare", "--transport", "redis", "--redis-url", "redis://127.0.0.1:1", *QUICK]
+    result = run_without("deliverymodes.redis", arguments)
+    assert result.returncode == 2
+    assert 'pip install "deliverymodes[redis]"' in result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stdout == ""
+
+
+def test_an_unreachable_redis_is_one_line_and_a_non_zero_status() -> None:
+    pytest.importorskip("deliverymodes.redis")
+    url = "redis://127.0.0.1:1"
+    command = [sys.executable, "-m", "deliverymodes", "compare", "--transport", "redis"]
+    result = subprocess.run(
+        [*command, "--redis-url", url, *QUICK],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"deliverymodes: cannot reach Redis at {url}: ")
+    assert result.stderr.count("\n") == 1
+    assert result.stdout == ""  # nothing measured
+
+
+def test_a_password_is_not_shown() -> None:
+    assert shown("redis://user:secret@host:6380/1") == "redis://user:***@host:6380/1"
+    assert shown("redis://:secret@host") == "redis://:***@host"
+    assert shown("unix:///tmp/redis.sock") == "unix:///tmp/redis.sock"
+
+
+async def test_the_redis_transport_needs_its_url_and_only_it_does() -> None:
+    with pytest.raises(ValueError, match="redis_url"):
+        await run_model("push", Workload(transport="redis"))
+    with pytest.raises(ValueError, match="redis_url"):
+        await run_model("push", Workload(), redis_url="redis://127.0.0.1:1")
+
+
+@pytest.mark.parametrize("model", MODELS)
+async def test_every_model_through_redis_accounts_for_every_message(
+    model: str, redis_url: str
+) -> None:
+    workload = Workload(
+        duration=0.4, subscribers=3, rate=200.0, burst=4, slow_share=0.34, transport="redis"
+    )
+    result = await run_model(model, workload, redis_url=redis_url)
+    check_consistency(result, workload)
+    assert result.transport == "redis"
+    assert result.delivered == result.published * workload.subscribers
+    assert await keys_left(redis_url) == []
+
+
+def test_the_command_runs_every_model_through_redis(
+    redis_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    arguments = ["--transport", "redis", "--redis-url", redis_url, *QUICK, "--json", "-"]
+    code = main(["compare", *arguments])
+    assert code == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["workload"]["transport"] == "redis"
+    assert redis_url not in json.dumps(data)
+    results = {row["model"]: row for row in data["results"]}
+    assert set(results) == set(MODELS)
+    for row in results.values():
+        assert row["transport"] == "redis"
+        assert row["delivered"] > 0
