@@ -4,8 +4,10 @@ command refuses or reports plainly (no URL, a URL without the transport, no extr
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -125,3 +127,29 @@ def test_the_command_runs_every_model_through_redis(
     for row in results.values():
         assert row["transport"] == "redis"
         assert row["delivered"] > 0
+
+
+def shut_down(url: str) -> None:
+    """Stop the Redis at a ``unix://`` URL, as if it crashed: no saving, clients cut off."""
+    with socket.socket(socket.AF_UNIX) as connection:
+        connection.connect(url.removeprefix("unix://"))
+        connection.sendall(b"SHUTDOWN NOSAVE\r\n")
+        connection.recv(64)  # the server closes the connection as it goes
+
+
+def test_redis_going_away_during_the_run_is_one_line_and_a_non_zero_status(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    pytest.importorskip("deliverymodes.redis")
+    with private_redis() as url:
+        timer = threading.Timer(0.5, shut_down, [url])
+        timer.start()
+        try:
+            arguments = ["--transport", "redis", "--redis-url", url, "--duration", "3"]
+            code = main(["compare", *arguments, "--subscribers", "2", "--models", "push"])
+        finally:
+            timer.join()
+    assert code == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"deliverymodes: Redis at {url} failed the run: ")
+    assert err.count("\n") == 1

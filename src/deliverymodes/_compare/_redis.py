@@ -11,7 +11,7 @@ import importlib
 import secrets
 import time
 from collections.abc import Callable
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, suppress
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -137,8 +137,12 @@ async def run_redis(
                 return await _measure(
                     redis, model, workload, on_progress, clients=(writing, reading), key=key
                 )
-            finally:
-                with anyio.CancelScope(shield=True), anyio.move_on_after(TIMEOUT):
+            finally:  # a Redis gone away has nothing left to delete, and its error is raised
+                with (
+                    anyio.CancelScope(shield=True),
+                    anyio.move_on_after(TIMEOUT),
+                    suppress(DeliveryError, OSError),
+                ):
                     await writing.execute("DEL", key, key + ":meta")
     except Exception as error:
         problem = _redis_problem(error)
