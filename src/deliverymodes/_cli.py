@@ -35,7 +35,7 @@ from ._compare._output import (
     plot,
     plot_formats,
 )
-from ._compare._redis import REDIS_EXTRA, unreachable
+from ._compare._redis import REDIS_EXTRA, check_url, unreachable
 
 __all__ = ["main"]
 
@@ -115,6 +115,9 @@ def _check_transport(refuse: Callable[[str], NoReturn], options: argparse.Namesp
             refuse("--transport redis needs --redis-url URL (redis://host:port/db or unix://path)")
         if not _importable("deliverymodes.redis"):
             refuse(f"--transport redis: {REDIS_EXTRA}")
+        problem = check_url(options.redis_url)
+        if problem is not None:
+            refuse(f"--redis-url: {problem}")
     elif options.redis_url is not None:
         refuse(f"--redis-url goes with --transport redis, not --transport {options.transport}")
 

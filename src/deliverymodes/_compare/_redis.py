@@ -13,7 +13,6 @@ import time
 from collections.abc import Callable
 from contextlib import AsyncExitStack, suppress
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import anyio
 
@@ -32,7 +31,7 @@ from ._run import (
     slow_count,
 )
 
-__all__ = ["REDIS_EXTRA", "run_redis", "shown", "unreachable"]
+__all__ = ["REDIS_EXTRA", "check_url", "run_redis", "unreachable"]
 
 #: What to install when ``deliverymodes.redis`` cannot be imported.
 REDIS_EXTRA = 'the redis transport needs the redis extra: pip install "deliverymodes[redis]"'
@@ -50,13 +49,13 @@ def load_redis() -> Any:
         raise RuntimeError(REDIS_EXTRA) from None
 
 
-def shown(url: str) -> str:
-    """``url`` with its password, if any, masked: fit for a message."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
+def check_url(url: str) -> str | None:
+    """What is wrong with a Redis URL, or None."""
+    try:
+        load_redis().RedisClient(url)
+    except (TypeError, ValueError) as error:
+        return str(error)
+    return None
 
 
 def _redis_problem(error: BaseException) -> BaseException | None:
@@ -71,18 +70,20 @@ def _redis_problem(error: BaseException) -> BaseException | None:
     return None
 
 
-def _said(error: BaseException) -> str:
-    return str(error) or type(error).__name__
+def _about(shown: str, error: BaseException) -> str:
+    """``error`` in a line naming the Redis at ``shown`` (its URL without the password)."""
+    said = " ".join(str(error).split()) or type(error).__name__
+    return said if shown in said else f"Redis at {shown}: {said}"
 
 
 async def unreachable(url: str) -> str | None:
     """Why Redis at ``url`` cannot be used (one line), or None once it answered a PING."""
-    redis = load_redis()
+    client = load_redis().RedisClient(url, timeout=TIMEOUT)
     try:
-        async with redis.RedisClient(url, timeout=TIMEOUT) as client:
+        async with client:
             await client.execute("PING")
-    except (DeliveryError, OSError, TimeoutError, ValueError) as error:
-        return f"cannot reach Redis at {shown(url)}: {_said(error)}"
+    except (DeliveryError, OSError, TimeoutError) as error:
+        return _about(client.url, error)
     return None
 
 
@@ -128,11 +129,10 @@ async def run_redis(
     """Run ``workload`` under ``model`` through Redis at ``url``, and measure it."""
     redis = load_redis()
     key = f"deliverymodes:compare:{secrets.token_hex(8)}:{model.replace(' ', '-')}"
+    writing = redis.RedisClient(url, timeout=TIMEOUT)
+    reading = redis.RedisClient(url, timeout=TIMEOUT)
     try:
-        async with (
-            redis.RedisClient(url, timeout=TIMEOUT) as writing,
-            redis.RedisClient(url, timeout=TIMEOUT) as reading,
-        ):
+        async with writing, reading:
             try:
                 return await _measure(
                     redis, model, workload, on_progress, clients=(writing, reading), key=key
@@ -148,7 +148,7 @@ async def run_redis(
         problem = _redis_problem(error)
         if problem is None:
             raise
-        raise RuntimeError(f"Redis at {shown(url)} failed the run: {_said(problem)}") from None
+        raise RuntimeError(f"the run stopped: {_about(writing.url, problem)}") from None
 
 
 async def _measure(
@@ -190,7 +190,9 @@ async def _measure(
                 await publish_workload(publisher, workload, payload, stop, recorder)
                 await _until_read(progress, workload)
                 publishing.cancel_scope.cancel()
-            await channel.aclose()  # the readers end
+            # They have read all there is. (Closing their channel does not end the readers of a
+            # Redis poll or long-poll channel: their next poll raises RuntimeError, "is closed".)
+            readers.cancel_scope.cancel()
         elapsed = time.monotonic() - started
         cpu = time.process_time() - cpu_before
         stats = [s.statistics() for s in subscribers]
