@@ -4,12 +4,15 @@ command refuses or reports plainly (no URL, a URL without the transport, no extr
 from __future__ import annotations
 
 import json
+import signal
 import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 
+import anyio
 import pytest
 
 from deliverymodes._cli import main
@@ -155,3 +158,24 @@ def test_redis_going_away_during_the_run_is_one_line_and_a_non_zero_status(
     assert err.startswith("deliverymodes: the run stopped: ")
     assert url in err
     assert err.count("\n") == 1
+
+
+def test_ctrl_c_through_redis_leaves_no_key_behind(redis_url: str) -> None:
+    command = [sys.executable, "-m", "deliverymodes", "compare", "--transport", "redis"]
+    process = subprocess.Popen(
+        [*command, "--redis-url", redis_url, "--duration", "5"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    assert "over redis" in process.stdout.readline()  # the workload line: the run has started
+    deadline = time.monotonic() + 10
+    while not anyio.run(keys_left, redis_url):  # the first model's key, once it is made
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _out, err = process.communicate(timeout=30)
+    assert process.returncode == 130
+    assert "Traceback" not in err
+    assert anyio.run(keys_left, redis_url) == []
