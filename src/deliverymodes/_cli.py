@@ -190,7 +190,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         compare.error(str(error))
     pyplot = _check_before_measuring(compare, options)
     if options.transport == "redis":
-        problem = anyio.run(unreachable, options.redis_url)
+        try:
+            problem = anyio.run(unreachable, options.redis_url)
+        except KeyboardInterrupt:  # Ctrl-C while connecting: nothing was measured
+            return 130
         if problem is not None:
             print(f"deliverymodes: {problem}", file=sys.stderr)
             return 1
