@@ -176,6 +176,18 @@ def test_ctrl_c_through_redis_leaves_no_key_behind(redis_url: str) -> None:
         time.sleep(0.05)
     process.send_signal(signal.SIGINT)
     _out, err = process.communicate(timeout=30)
-    assert process.returncode == 130
+    assert process.returncode == 130, err
     assert "Traceback" not in err
     assert anyio.run(keys_left, redis_url) == []
+
+
+@pytest.mark.parametrize("model", MODELS)
+async def test_a_run_through_redis_stopped_midway_is_cancelled_and_leaves_no_key(
+    model: str, redis_url: str
+) -> None:
+    """As Ctrl-C stops it: the clients closing under the run are no failure of Redis's."""
+    workload = Workload(duration=5, subscribers=5, transport="redis")
+    with anyio.move_on_after(0.2) as scope:
+        await run_model(model, workload, redis_url=redis_url)
+    assert scope.cancelled_caught
+    assert await keys_left(redis_url) == []

@@ -15,6 +15,7 @@ from contextlib import AsyncExitStack, suppress
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 
 from .._core import EARLIEST, Retention
 from .._exceptions import DeliveryError
@@ -148,6 +149,8 @@ async def run_redis(
         problem = _redis_problem(error)
         if problem is None:
             raise
+        # Stopped (Ctrl-C): the clients closing under the run are no failure of Redis's.
+        await anyio.lowlevel.checkpoint_if_cancelled()
         raise RuntimeError(f"the run stopped: {_about(writing.url, problem)}") from None
 
 
