@@ -14,6 +14,7 @@ import sys
 import textwrap
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -34,6 +35,7 @@ from ._compare._output import (
     plot,
     plot_formats,
 )
+from ._compare._redis import REDIS_EXTRA, check_url, unreachable
 
 __all__ = ["main"]
 
@@ -75,10 +77,7 @@ def _check_before_measuring(compare: argparse.ArgumentParser, options: argparse.
     def refuse(message: str) -> NoReturn:
         compare.error(message)
 
-    if options.transport == "http":
-        for module in _HTTP_MODULES:
-            if not _importable(module):
-                refuse(f'--transport http needs {module}: pip install "deliverymodes[compare]"')
+    _check_transport(refuse, options)
     pyplot = None
     if options.plot:
         if not options.sweep:
@@ -103,6 +102,24 @@ def _check_before_measuring(compare: argparse.ArgumentParser, options: argparse.
     if len({Path(path).resolve() for _, path in outputs}) < len(outputs):
         refuse("--json and --plot name the same file")
     return pyplot
+
+
+def _check_transport(refuse: Callable[[str], NoReturn], options: argparse.Namespace) -> None:
+    """Refuse a transport whose extra is not installed, or Redis without its URL."""
+    if options.transport == "http":
+        for module in _HTTP_MODULES:
+            if not _importable(module):
+                refuse(f'--transport http needs {module}: pip install "deliverymodes[compare]"')
+    if options.transport == "redis":
+        if not options.redis_url:
+            refuse("--transport redis needs --redis-url URL (redis://host:port/db or unix://path)")
+        if not _importable("deliverymodes.redis"):
+            refuse(f"--transport redis: {REDIS_EXTRA}")
+        problem = check_url(options.redis_url)
+        if problem is not None:
+            refuse(f"--redis-url: {problem}")
+    elif options.redis_url is not None:
+        refuse(f"--redis-url goes with --transport redis, not --transport {options.transport}")
 
 
 class _ProgressLine:
@@ -135,6 +152,8 @@ async def _run_all(
     done: list[tuple[Any, Result]],
     interrupted: list[bool],
     problems: list[Exception],
+    *,
+    redis_url: str | None = None,
 ) -> None:
     """Run every model of every workload; Ctrl-C stops cleanly, keeping what was measured."""
     line = _ProgressLine()
@@ -150,7 +169,9 @@ async def _run_all(
         try:
             for value, workload in workloads:
                 for model in models:
-                    done.append((value, await run_model(model, workload, line)))
+                    done.append(
+                        (value, await run_model(model, workload, line, redis_url=redis_url))
+                    )
                     line.clear()
         except RuntimeError as error:  # an optional dependency missing, say: report it plainly
             problems.append(error)
@@ -168,6 +189,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (TypeError, ValueError) as error:
         compare.error(str(error))
     pyplot = _check_before_measuring(compare, options)
+    if options.transport == "redis":
+        try:
+            problem = anyio.run(unreachable, options.redis_url)
+        except KeyboardInterrupt:  # Ctrl-C while connecting: nothing was measured
+            return 130
+        if problem is not None:
+            print(f"deliverymodes: {problem}", file=sys.stderr)
+            return 1
     json_only = options.json == "-"
     if not json_only:
         print(describe(base, options.models, options.sweep) + "\n", flush=True)
@@ -175,7 +204,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     stopped: list[bool] = []
     problems: list[Exception] = []
     try:
-        anyio.run(_run_all, grid, options.models, done, stopped, problems)
+        run_all = partial(_run_all, redis_url=options.redis_url)
+        anyio.run(run_all, grid, options.models, done, stopped, problems)
     except KeyboardInterrupt:  # a second Ctrl-C, or one before the run started
         stopped.append(True)
     if problems:

@@ -163,7 +163,14 @@ def add_arguments(compare: argparse.ArgumentParser) -> None:
         "--transport",
         choices=TRANSPORTS,
         default="memory",
-        help='memory (default), tcp or http (http needs "deliverymodes[compare]")',
+        help='memory (default), tcp, http (needs "deliverymodes[compare]") or redis (with '
+        '--redis-url; needs "deliverymodes[redis]")',
+    )
+    output.add_argument(
+        "--redis-url",
+        metavar="URL",
+        help="with --transport redis: the Redis to go through, as redis://host:port/db or "
+        "unix:///path/redis.sock",
     )
     output.add_argument(
         "--json", metavar="FILE", help="also write the results as JSON ('-': stdout only)"

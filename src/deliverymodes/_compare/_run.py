@@ -26,7 +26,7 @@ from .._push import PushChannel
 __all__ = ["MODELS", "TRANSPORTS", "Progress", "Result", "Workload", "run_in_memory"]
 
 MODELS = ("push", "poll", "long poll")
-TRANSPORTS = ("memory", "tcp", "http")
+TRANSPORTS = ("memory", "tcp", "http", "redis")
 #: Latency samples kept per model for percentiles and the CDF (a uniform subsample beyond it).
 _SAMPLES = 20_000
 #: How often the progress line is given the counts, in seconds.
@@ -133,6 +133,15 @@ class _Recorder:
         self._published = 0
         self._reached = 0  # Σ over the readers still reading of (last offset received + 1)
         self._random = random.Random(0)
+
+    @property
+    def published(self) -> int:
+        return self._published
+
+    @property
+    def unread(self) -> int:
+        """Copies published and not yet dealt with by the readers still reading."""
+        return self._readers * self._published - self._reached
 
     def on_publish(self) -> None:
         self._published += 1
