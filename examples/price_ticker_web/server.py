@@ -138,8 +138,8 @@ async def serve(
         if publish:
             tg.start_soon(market, prices, rate)
         tg.start_soon(stop_on_ctrl_c_or_after, duration)
-        # In a task of its own: on Python 3.11, serve() leaves the task that awaits it marked as
-        # cancelled, which would break the exit of the Redis client's task group.
+        # In a task of its own: before Python 3.13, serve() leaves the task that awaits it marked
+        # as cancelled (by asyncio's TaskGroup), which would break the Redis client's exit.
         serving = functools.partial(hypercorn.asyncio.serve, shutdown_trigger=stop.wait)
         tg.start_soon(serving, site, config)
 
