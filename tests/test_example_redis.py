@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import signal
 import socket
+import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -153,3 +154,12 @@ async def test_prices_published_by_one_worker_reach_the_clients_of_the_other(
             params = {"cursor": str(now["cursor"]), "epoch": str(now["epoch"]), "wait": "1"}
             after = (await client.get(reader + "/api/prices", params=params)).json()
             assert (after["messages"], after["reason"]) == ([], "max_wait")
+
+
+def test_a_worker_that_cannot_reach_redis_says_so_and_exits(tmp_path: Path) -> None:
+    missing = f"unix://{tmp_path / 'no-redis.sock'}"
+    command = [sys.executable, str(EXAMPLE), "--redis", missing, "--port", str(free_port())]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert f"Redis at {missing}" in result.stderr

@@ -157,4 +157,7 @@ if __name__ == "__main__":
     )
     options = parser.parse_args()
     publish = options.redis is None if options.publish is None else options.publish
-    anyio.run(main, options.port, options.rate, options.duration, options.redis, publish)
+    try:
+        anyio.run(main, options.port, options.rate, options.duration, options.redis, publish)
+    except ConnectionLost as error:  # Redis could not be reached at startup
+        sys.exit(str(error))
