@@ -440,7 +440,8 @@ def measure(
     samples: Samples, name: str, side: str, make: Callable[[], Awaitable[float]], backend: str
 ) -> None:
     async def run() -> float:
-        return await make()
+        with anyio.fail_after(RUN_TIMEOUT):
+            return await make()
 
     rate = anyio.run(run, backend=backend)
     samples.add(name, side, rate)
@@ -450,8 +451,12 @@ def measure(
 def measure_fanout(
     samples: Samples, side: str, url: str, admin: redis.Redis, count: int, *, backend: str
 ) -> None:
-    who = "broadcaster" if side == "baseline" else "library"
-    result = anyio.run(fanout, who, backend, url, admin, count, backend=backend)
+    async def run() -> Fanout:
+        with anyio.fail_after(2 * START_TIMEOUT + 2 * RUN_TIMEOUT):
+            who = "broadcaster" if side == "baseline" else "library"
+            return await fanout(who, backend, url, admin, count)
+
+    result = anyio.run(run, backend=backend)
     samples.add("fanout", side, result.rate)
     samples.lost[side] += result.lost
     samples.dropped[side] += result.dropped
