@@ -337,8 +337,11 @@ async def wait_for_subscriptions(admin: redis.Redis, key: str, at_least: int) ->
 
 
 async def read_line(stream: BufferedByteReceiveStream, timeout: float) -> str:
-    with anyio.fail_after(timeout):
-        return (await stream.receive_until(b"\n", 1 << 16)).decode()
+    try:
+        with anyio.fail_after(timeout):
+            return (await stream.receive_until(b"\n", 1 << 16)).decode()
+    except (anyio.EndOfStream, anyio.IncompleteRead) as error:
+        raise RuntimeError("a fan-out worker exited early (its error is above)") from error
 
 
 @asynccontextmanager
