@@ -23,8 +23,11 @@ bytes; redis-py sends the 100 bytes as they are).
    reader reads them from the start of the stream in batches of up to 100 (redis-py: ``XREAD
    COUNT 100 BLOCK 1000 STREAMS s <last id>``, answered as soon as one message is there; the
    library: ``RedisLongPollChannel.poll(cursor, min_messages=100, max_messages=100)``). The clock
-   runs from the first publish to the last message read. A second row reads the same number of
-   messages already published before the clock starts: the read path alone.
+   runs from the first publish to the last message read; each reader has a client (connection)
+   of its own, as it would in another process. A second row reads the same number of messages
+   already published before the clock starts: the clock runs from opening the reader (redis-py:
+   its connection; the library: a new client and channel, whose opening reads the stream into
+   the channel's view in this process) to the last message read, as a late reader sees it.
 4. Push fan-out to 100 subscribers in two worker processes (50 each, ``redis_fanout_worker.py``):
    the parent publishes ``--fanout-messages`` messages one at a time, and the clock runs until
    the last subscriber received the last one (worker clocks are the same ``time.monotonic()``).
@@ -177,16 +180,26 @@ async def redis_py_concurrent(url: str, count: int) -> float:
         return count // TASKS * TASKS / (time.perf_counter() - start)
 
 
-def open_channel(kind: str, url: str, key: str) -> Any:
-    """A library channel of ``kind`` (``poll``, ``push`` or ``longpoll``), not entered yet."""
-    from deliverymodes.redis import RedisLongPollChannel, RedisPollChannel, RedisPushChannel
+@asynccontextmanager
+async def open_channel(kind: str, url: str, key: str) -> AsyncIterator[Any]:
+    """A library channel of ``kind`` (``poll``, ``push`` or ``longpoll``), entered, on a
+    ``RedisClient`` of its own (as an application sharing one client between channels would)."""
+    from deliverymodes.redis import (
+        RedisClient,
+        RedisLongPollChannel,
+        RedisPollChannel,
+        RedisPushChannel,
+    )
 
-    if kind == "poll":
-        return RedisPollChannel(url, key)
-    if kind == "push":
-        return RedisPushChannel(url, key)
-    # Keeps everything the long-poll figure publishes (it checks that nothing was missed).
-    return RedisLongPollChannel(url, key, retention=Retention(max_messages=1_000_000))
+    async with RedisClient(url) as client:
+        if kind == "poll":
+            channel: Any = RedisPollChannel(client, key)
+        elif kind == "push":
+            channel = RedisPushChannel(client, key)
+        else:  # keeps everything the long-poll figure publishes (it checks that none was missed)
+            channel = RedisLongPollChannel(client, key, retention=Retention(max_messages=1_000_000))
+        async with channel:
+            yield channel
 
 
 async def library_publish(url: str, kind: str, count: int) -> float:
@@ -230,7 +243,8 @@ async def redis_py_long_poll(url: str, count: int, live: bool) -> float:
     key = fresh_key("xread")
     async with Redis.from_url(url) as writer, Redis.from_url(url) as reader:
         await writer.ping()
-        await reader.ping()
+        if live:
+            await reader.ping()  # otherwise it connects on the clock, as the library's reader
 
         async def publish() -> None:
             for _ in range(count // BATCH):
@@ -257,28 +271,40 @@ async def redis_py_long_poll(url: str, count: int, live: bool) -> float:
     return received / elapsed
 
 
-async def library_long_poll(url: str, count: int, live: bool) -> float:
-    """A publisher of 100 concurrent tasks; the reader long-polls batches of 100."""
-    async with open_channel("longpoll", url, fresh_key("longpoll")) as channel:
-        async with anyio.create_task_group() as tg:
-            if live:
-                start = time.perf_counter()
-                tg.start_soon(publish_concurrently, channel, count)
-            else:
-                await publish_concurrently(channel, count)
-                start = time.perf_counter()
-            cursor = received = missed = 0
-            with anyio.fail_after(RUN_TIMEOUT):
-                while received + missed < count // TASKS * TASKS:
-                    batch = await channel.poll(
-                        cursor, min_messages=BATCH, max_messages=BATCH, max_wait=1.0
-                    )
-                    received += len(batch.messages)
-                    missed += batch.missed
-                    cursor = batch.cursor
-            elapsed = time.perf_counter() - start
+async def long_poll_reader(channel: Any, count: int) -> int:
+    """Long-poll batches of ``BATCH`` from offset 0 until ``count`` messages came; returns them."""
+    cursor = received = missed = 0
+    with anyio.fail_after(RUN_TIMEOUT):
+        while received + missed < count:
+            batch = await channel.poll(cursor, min_messages=BATCH, max_messages=BATCH, max_wait=1.0)
+            received += len(batch.messages)
+            missed += batch.missed
+            cursor = batch.cursor
     if missed:
         raise RuntimeError(f"the long-poll reader missed {missed} messages")
+    return received
+
+
+async def library_long_poll(url: str, count: int, live: bool) -> float:
+    """A publisher of 100 concurrent tasks; a reader long-polling batches of 100 on a channel
+    object and a client of its own, as in another process. For the already-published row the
+    reader opens once the publisher is done, on the clock: opening reads the stream into the
+    channel's view in this process, from which its polls are then answered."""
+    key, count = fresh_key("longpoll"), count // TASKS * TASKS
+    async with AsyncExitStack() as stack:
+        publisher = await stack.enter_async_context(open_channel("longpoll", url, key))
+        if live:
+            reader = await stack.enter_async_context(open_channel("longpoll", url, key))
+            start = time.perf_counter()
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(publish_concurrently, publisher, count)
+                received = await long_poll_reader(reader, count)
+        else:
+            await publish_concurrently(publisher, count)
+            start = time.perf_counter()
+            reader = await stack.enter_async_context(open_channel("longpoll", url, key))
+            received = await long_poll_reader(reader, count)
+        elapsed = time.perf_counter() - start
     return received / elapsed
 
 

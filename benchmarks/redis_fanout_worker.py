@@ -84,12 +84,15 @@ async def run_broadcaster(args: argparse.Namespace, tally: Tally) -> int:
 
 async def run_library(args: argparse.Namespace, tally: Tally) -> int:
     """``RedisPushChannel`` with a buffer of every message (DROP_NEWEST: drops are counted)."""
-    from deliverymodes.redis import RedisPushChannel
+    from deliverymodes.redis import RedisClient, RedisPushChannel
 
-    channel: Any = RedisPushChannel(
-        args.url, args.key, buffer_size=args.messages, overflow=Overflow.DROP_NEWEST
-    )
-    async with channel, AsyncExitStack() as stack:
+    async with AsyncExitStack() as stack:
+        client = await stack.enter_async_context(RedisClient(args.url))
+        channel: Any = await stack.enter_async_context(
+            RedisPushChannel(
+                client, args.key, buffer_size=args.messages, overflow=Overflow.DROP_NEWEST
+            )
+        )
         subscribers = [
             await stack.enter_async_context(channel.subscribe()) for _ in range(args.subscribers)
         ]
