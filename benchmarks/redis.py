@@ -12,7 +12,9 @@ bytes; redis-py sends the 100 bytes as they are).
 1. Publish one at a time: ``await channel.publish(payload)`` in a loop, on a ``RedisPollChannel``
    and on a ``RedisPushChannel``, against redis-py's ``await r.xadd(stream, {"p": payload})`` in
    a loop. One round trip per message on both sides; the library's publish also assigns the
-   offset (a Lua script) and, for push, notifies subscribers.
+   offset (a Lua script) and, for push, notifies subscribers. For reference, a third row sends
+   the baseline's plain XADD with the library's own client (``RedisClient.execute``): what the
+   client costs without the channel's script.
 2. Concurrent publishes: 100 tasks publish ``--messages``/100 messages each, concurrently, on one
    ``RedisPollChannel`` (the client auto-pipelines what they send at the same time). Compared with
    the library's own one-at-a-time rate on the same backend, with redis-py one at a time, and with
@@ -209,6 +211,20 @@ async def library_publish(url: str, kind: str, count: int) -> float:
         start = time.perf_counter()
         for _ in range(count):
             await channel.publish(PAYLOAD)
+        return count / (time.perf_counter() - start)
+
+
+async def library_client_xadd(url: str, count: int) -> float:
+    """For reference: the library's own client sending the baseline's plain XADD, one at a
+    time (what the client costs, without the channel's Lua script)."""
+    from deliverymodes.redis import RedisClient
+
+    key = fresh_key("client-xadd")
+    async with RedisClient(url) as client:
+        await client.execute("XADD", key, "*", "p", PAYLOAD)
+        start = time.perf_counter()
+        for _ in range(count):
+            await client.execute("XADD", key, "*", "p", PAYLOAD)
         return count / (time.perf_counter() - start)
 
 
@@ -510,6 +526,7 @@ def one_run(
             partial(library_publish, url, "poll", n),
         ),
         ("publish-push", None, partial(library_publish, url, "push", n)),
+        ("client-xadd", None, partial(library_client_xadd, url, n)),
         ("concurrent", partial(redis_py_concurrent, url, n), partial(library_concurrent, url, n)),
         (
             "longpoll-live",
@@ -552,6 +569,7 @@ def table(samples: Samples, backends: list[str]) -> list[list[str]]:
     comparisons = [
         ("publish one at a time, RedisPollChannel (msg/s)", "publish-poll", "publish-poll", None),
         ("publish one at a time, RedisPushChannel (msg/s)", "publish-poll", "publish-push", None),
+        ("for reference: RedisClient.execute('XADD')", "publish-poll", "client-xadd", None),
         ("100 tasks publishing vs one at a time (msg/s)", None, "concurrent", "publish-poll"),
         ("100 tasks publishing vs redis-py 1 at a time", "publish-poll", "concurrent", None),
         ("100 tasks publishing vs redis-py 100 tasks", "concurrent", "concurrent", None),
