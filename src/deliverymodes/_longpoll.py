@@ -219,24 +219,36 @@ class LongPollChannel(LogChannel[T]):
         nothing read) if that returns first: how the HTTP adapter watches for a client's
         disconnect without a task of its own per request.
         """
-        state = self._state
         waiter = _Waiter(offset, min_messages_of(batching), batching.min_bytes)
+        if not await self._wait(waiter, batching.max_wait, meanwhile):
+            return None
+        return self._state.long_poll_after(waiter, batching, fit, time.time())
+
+    async def _wait(
+        self,
+        waiter: _Waiter,
+        max_wait: float | None,
+        meanwhile: Callable[[], Awaitable[object]] | None,
+    ) -> bool:
+        """Wait until ``waiter`` is released or ``max_wait`` passes (at once if its thresholds
+        are met now); False if ``meanwhile()`` returned first."""
+        state = self._state
         if meanwhile is None:
             waiter.event = event = anyio.Event()
         else:
             waiter.scope = scope = anyio.CancelScope()
         if state.start_waiting(waiter):
             try:
-                with anyio.move_on_after(batching.max_wait):
+                with anyio.move_on_after(max_wait):
                     if meanwhile is None:
                         await event.wait()
                     else:
                         with scope:
                             await meanwhile()
-                            return None
+                            return False
             finally:
                 state.stop_waiting(waiter)
-        return state.long_poll_after(waiter, batching, fit, time.time())
+        return True
 
     def subscribe(
         self,

@@ -89,9 +89,13 @@ class RetentionLog(Generic[T]):
 
     def append(self, payload: T, size: int, now: float) -> Message[T]:
         """Append a message and evict what no longer fits; returns the message."""
+        message = make_message(self._base + len(self._messages), payload, size, now)
+        self._add(message, size, now)
+        return message
+
+    def _add(self, message: Message[T], size: int, now: float) -> None:
         messages = self._messages
         ends = self._ends
-        message = make_message(self._base + len(messages), payload, size, now)
         ends.append((ends[-1] if ends else self._bytes_before_base) + size)
         messages.append(message)
         retention = self.retention
@@ -109,7 +113,22 @@ class RetentionLog(Generic[T]):
             self._evict_to(bisect_right(self._ends, limit - 1, self._start) + 1)
         if retention.max_age is not None:
             self.evict_expired(now)
-        return message
+
+    def restart_at(self, offset: int) -> None:
+        """Forget every retained message and go on from ``offset``: for a log that mirrors one
+        kept elsewhere, which lost the messages before ``offset`` (or began a new life there)."""
+        self._messages.clear()
+        self._ends.clear()
+        self._start = 0
+        self._base = offset
+        self._bytes_before_base = 0
+
+    def append_at(self, message: Message[T], now: float) -> None:
+        """Append ``message``, made elsewhere at offset :attr:`head`, and evict what no longer
+        fits (a mirror's append: the message keeps its own publish time)."""
+        if message.offset != self.head:
+            raise ValueError(f"message at offset {message.offset} appended at {self.head}")
+        self._add(message, message.size, now)
 
     def evict_expired(self, now: float) -> int:
         """Evict messages older than ``max_age`` at wall-clock time ``now``; returns how many."""

@@ -59,6 +59,8 @@ class PushSubscription(Generic[T, W]):
         "delivered",
         "ended",
         "lag",
+        "missed",
+        "missed_unknown",
         "policy",
         "size",
         "unsubscribed",
@@ -74,6 +76,8 @@ class PushSubscription(Generic[T, W]):
         self.waiter: W | None = None
         self.lag = state.lag
         self.delivered = 0
+        self.missed = 0  # offered nothing for these: lost before they reached this state
+        self.missed_unknown = 0  # times the channel began a new life under it
         self._discarded = 0  # dropped, not counting the messages offered after a cut
         self.ended = False  # no message will be added: the buffer drains, then the end
         self.unsubscribed = False
@@ -152,7 +156,11 @@ class PushSubscription(Generic[T, W]):
 
     def statistics(self) -> SubscriberStatistics:
         return SubscriberStatistics(
-            delivered=self.delivered, dropped=self.dropped, lag=len(self.buffer)
+            delivered=self.delivered,
+            dropped=self.dropped,
+            missed=self.missed,
+            missed_unknown=self.missed_unknown,
+            lag=len(self.buffer),
         )
 
 
@@ -174,6 +182,8 @@ class PushState(Generic[T, W]):
         self._open: set[PushSubscription[T, W]] = set()  # not unsubscribed (maybe draining)
         self._retired_delivered = 0  # by subscriptions closed since
         self._retired_dropped = 0
+        self._missed = 0
+        self._missed_unknown = 0
         self._blockers = 0  # BLOCK subscriptions whose full buffer holds publishers back
         self.blocked = False  # a publish must wait: _blockers > 0 (never once closed)
 
@@ -216,6 +226,34 @@ class PushState(Generic[T, W]):
                 else:
                     woken.append(waiter)
         return message, _NOBODY if woken is None else woken
+
+    def skip(self, offset: int) -> None:
+        """Offsets from :attr:`head` up to ``offset`` will never be published here (another
+        process published them, and they were lost on the way): every subscription receiving
+        now counts them as missed. For channels whose messages come from elsewhere."""
+        gap = offset - self.head
+        if gap <= 0:
+            return
+        for subscription in self._receiving:
+            subscription.missed += gap
+        self._missed += gap * len(self._receiving)
+        self._advance(offset)
+
+    def restart(self, head: int) -> None:
+        """The channel began a new life, whose next offset is ``head``: every subscription
+        receiving now lost an unknown number of messages."""
+        for subscription in self._receiving:
+            subscription.missed_unknown += 1
+        self._missed_unknown += len(self._receiving)
+        self._advance(head)
+
+    def _advance(self, head: int) -> None:
+        """Move :attr:`head`, keeping cut-off subscriptions' dropped counts as they are."""
+        for subscription in self._open:
+            if subscription.cut_at is not None and subscription.closed_at is None:
+                subscription._discarded += self.head - subscription.cut_at
+                subscription.cut_at = head
+        self.head = head
 
     def _overflow(self, subscription: PushSubscription[T, W], message: Message[T]) -> W | None:
         """Offer ``message`` to a full buffer (not BLOCK's: a publish waits for room first);
@@ -280,6 +318,8 @@ class PushState(Generic[T, W]):
             published=self.head,
             delivered=self._retired_delivered + sum(s.delivered for s in subscriptions),
             dropped=self._retired_dropped + sum(s.dropped for s in subscriptions),
+            missed=self._missed,
+            missed_unknown=self._missed_unknown,
             subscribers=len(self._receiving),
             buffered=sum(len(s.buffer) for s in subscriptions),
         )

@@ -1,0 +1,238 @@
+"""RedisClient: the connections one process holds to one Redis server, shared by its channels.
+
+Two connections at most, whatever the number of channels and readers: one for commands
+(pipelined, so that concurrent publishes and polls share round trips) and one for Pub/Sub (every
+channel's notifications). Each is opened again after it drops.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import random
+from types import TracebackType
+from typing import Any, Protocol
+
+import anyio
+import anyio.lowlevel
+from typing_extensions import Self
+
+from .._core import check_seconds
+from .._exceptions import ConnectionLost
+from .._reconnect import Reconnect
+from ._connection import RedisAddress, RedisConnection, RedisError, parse_redis_url
+from ._scripts import Script
+
+__all__ = ["DEFAULT_REDIS_TIMEOUT", "Listener", "RedisClient"]
+
+_log = logging.getLogger("deliverymodes.client")
+
+#: Seconds a Redis command may take (connecting included) before it fails with ConnectionLost.
+DEFAULT_REDIS_TIMEOUT = 5.0
+
+
+class Listener(Protocol):
+    """What a channel gives :meth:`RedisClient.listen`: told of each notification, of each
+    (re)subscription (to catch up on what it missed) and of each loss of the Pub/Sub link."""
+
+    async def notified(self, data: bytes) -> None: ...
+
+    async def resumed(self) -> None: ...
+
+    def interrupted(self) -> None: ...
+
+
+class RedisClient:
+    """Connections to one Redis server, for any number of Redis channels of this process.
+
+    ``url`` is ``redis://[[user]:password@]host[:port][/db]``, ``rediss://…`` (TLS) or
+    ``unix:///path/to/redis.sock[?db=N]``. A command that cannot be sent or answered within
+    ``timeout`` seconds (connecting included) raises ``ConnectionLost``; the next one connects
+    again. The Pub/Sub connection comes back by itself after the pauses of ``reconnect``.
+    Use it as ``async with RedisClient(url) as client`` and pass it to the channels.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout: float = DEFAULT_REDIS_TIMEOUT,
+        reconnect: Reconnect = Reconnect(),
+    ) -> None:
+        self.address: RedisAddress = parse_redis_url(url)
+        self.timeout = check_seconds("timeout", timeout)
+        if self.timeout == 0:
+            raise ValueError("timeout must be > 0")
+        if not isinstance(reconnect, Reconnect):
+            raise TypeError(f"reconnect must be a Reconnect, not {type(reconnect).__name__}")
+        self.reconnect = reconnect
+        self._task_group: anyio.abc.TaskGroup | None = None
+        self._commands: RedisConnection | None = None
+        self._connecting = anyio.Lock()
+        self._pubsub: RedisConnection | None = None
+        self._pubsub_up: anyio.Event | None = None  # set while the Pub/Sub link is up
+        self._keeping_pubsub = False
+        self._listeners: dict[bytes, Listener] = {}
+        self._closed = False
+
+    @property
+    def url(self) -> str:
+        """The server's URL, without its password."""
+        return self.address.url
+
+    @property
+    def connections(self) -> int:
+        """Connections to Redis this client holds open now (0, 1 or 2)."""
+        return sum(1 for c in (self._commands, self._pubsub) if c is not None and not c.broken)
+
+    async def __aenter__(self) -> Self:
+        if self._task_group is not None:
+            raise RuntimeError("this RedisClient is already open")
+        if self._closed:
+            raise RuntimeError("this RedisClient is closed")
+        self._task_group = anyio.create_task_group()
+        await self._task_group.__aenter__()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close both connections; commands waiting raise ConnectionLost."""
+        if self._closed:
+            return
+        self._closed = True
+        task_group, self._task_group = self._task_group, None
+        for connection in (self._commands, self._pubsub):
+            if connection is not None:
+                await connection.aclose()
+        if task_group is not None:
+            task_group.cancel_scope.cancel()
+            await task_group.__aexit__(None, None, None)
+
+    def _group(self) -> anyio.abc.TaskGroup:
+        if self._task_group is None:
+            state = "closed" if self._closed else "not open: use `async with` first"
+            raise RuntimeError(f"this Redis client is {state}")
+        return self._task_group
+
+    # -- commands --------------------------------------------------------------------------------
+
+    async def execute(self, *arguments: str | bytes | int | float) -> Any:
+        """Run one Redis command and return its reply (bytes, int, list or None).
+
+        ``RedisError`` for an error reply; ``ConnectionLost`` if Redis cannot be reached or
+        does not answer within the timeout.
+        """
+        connection = self._commands
+        if connection is None or connection.broken:
+            connection = await self._connect()
+        return await connection.execute(*arguments)
+
+    async def _connect(self) -> RedisConnection:
+        async with self._connecting:
+            connection = self._commands
+            if connection is None or connection.broken:
+                connection = await RedisConnection.open(self.address, self.timeout, self._group())
+                self._commands = connection
+            return connection
+
+    async def run_script(
+        self, script: Script, keys: tuple[str, ...], arguments: tuple[str | bytes | int, ...]
+    ) -> Any:
+        """Run ``script`` by its SHA-1, loading it first if Redis does not know it."""
+        try:
+            return await self.execute("EVALSHA", script.sha, len(keys), *keys, *arguments)
+        except RedisError as error:
+            if not str(error).startswith("NOSCRIPT"):
+                raise
+        return await self.execute("EVAL", script.source, len(keys), *keys, *arguments)
+
+    # -- Pub/Sub ---------------------------------------------------------------------------------
+
+    async def listen(self, channel: bytes, listener: Listener) -> None:
+        """Subscribe ``listener`` to the Pub/Sub ``channel``; returns once it is subscribed and
+        has caught up, or raises ``ConnectionLost`` if that takes longer than the timeout."""
+        if channel in self._listeners:
+            raise ValueError(f"{channel!r} already has a listener in this client")
+        group = self._group()
+        self._listeners[channel] = listener
+        if not self._keeping_pubsub:
+            self._keeping_pubsub = True
+            self._pubsub_up = anyio.Event()
+            group.start_soon(self._keep_pubsub)
+        try:
+            with anyio.fail_after(self.timeout):
+                while True:
+                    up = self._pubsub_up
+                    assert up is not None
+                    await up.wait()
+                    pubsub = self._pubsub
+                    if pubsub is not None and not pubsub.broken:
+                        try:
+                            await pubsub.execute("SUBSCRIBE", channel)
+                        except ConnectionLost:
+                            continue
+                        await listener.resumed()
+                        return
+                    await anyio.lowlevel.checkpoint()
+        except TimeoutError:
+            self._listeners.pop(channel, None)
+            raise ConnectionLost(
+                f"cannot subscribe to Redis at {self.url} within {self.timeout} s"
+            ) from None
+        except BaseException:
+            self._listeners.pop(channel, None)
+            raise
+
+    async def unlisten(self, channel: bytes) -> None:
+        """Stop telling the channel's listener (it is unsubscribed if the link is up)."""
+        if self._listeners.pop(channel, None) is None:
+            return
+        pubsub = self._pubsub
+        if pubsub is not None and not pubsub.broken:
+            with contextlib.suppress(ConnectionLost):
+                await pubsub.execute("UNSUBSCRIBE", channel)
+
+    async def _notify(self, channel: bytes, data: bytes) -> None:
+        listener = self._listeners.get(channel)
+        if listener is not None:
+            await listener.notified(data)
+
+    async def _keep_pubsub(self) -> None:
+        """Hold the Pub/Sub connection open, subscribed to every listener's channel."""
+        rng = random.Random()
+        pauses = None
+        while True:
+            try:
+                connection = await RedisConnection.open(
+                    self.address, self.timeout, self._group(), on_push=self._notify
+                )
+                self._pubsub = connection
+                listening = list(self._listeners.items())
+                for channel, _ in listening:
+                    await connection.execute("SUBSCRIBE", channel)
+            except (ConnectionLost, RedisError) as error:
+                pauses = pauses or self.reconnect.delays(rng)
+                pause = next(pauses, self.reconnect.max_delay)
+                _log.info("Redis Pub/Sub at %s: %s; again in %.2f s", self.url, error, pause)
+                await anyio.sleep(pause)
+                continue
+            if pauses is not None:
+                _log.info("Redis Pub/Sub at %s is back", self.url)
+            pauses = None
+            assert self._pubsub_up is not None
+            self._pubsub_up.set()
+            for _, listener in listening:
+                await listener.resumed()
+            await connection.wait_broken()
+            self._pubsub = None
+            self._pubsub_up = anyio.Event()
+            for listener in list(self._listeners.values()):
+                listener.interrupted()
+            _log.info("Redis Pub/Sub connection to %s dropped", self.url)

@@ -1,0 +1,270 @@
+"""One connection to Redis: hiredis parses and packs RESP, anyio carries the bytes.
+
+Commands from any number of tasks are pipelined: each is queued and written with whatever else
+is queued by then (one write, one round trip for all of them), and replies are matched to
+commands in order by the connection's reader task. A connection that fails or times out is
+broken for good: every command waiting on it raises ``ConnectionLost``, and its owner opens
+another.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import anyio
+import attrs
+import hiredis
+from anyio.abc import ByteStream
+
+from .._exceptions import ConnectionLost, DeliveryError
+
+__all__ = ["RedisAddress", "RedisConnection", "RedisError", "parse_redis_url"]
+
+_log = logging.getLogger("deliverymodes.client")
+
+_READ_SIZE = 65536
+_MESSAGE = b"message"
+
+
+class RedisError(DeliveryError):
+    """Redis refused a command (an error reply), or holds something the channel cannot use."""
+
+
+@attrs.frozen
+class RedisAddress:
+    """Where a Redis server is and how to log in: what a ``redis://``, ``rediss://`` or
+    ``unix://`` URL says."""
+
+    url: str  # as given, without the password, for messages
+    host: str | None = None
+    port: int = 6379
+    path: str | None = None  # a Unix socket
+    tls: bool = False
+    username: str | None = None
+    password: str | None = None
+    db: int = 0
+
+
+def parse_redis_url(url: object) -> RedisAddress:
+    """The address a Redis URL names; ``ValueError`` naming what is wrong with it."""
+    if not isinstance(url, str):
+        raise TypeError(f"url must be a redis:// or unix:// URL string, not {type(url).__name__}")
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in ("redis", "rediss", "unix"):
+        raise ValueError(f"url must start with redis://, rediss:// or unix://, got {url!r}")
+    username = unquote(parts.username) if parts.username else None
+    password = unquote(parts.password) if parts.password is not None else None
+    shown = url if password is None else url.replace(f":{parts.password}@", ":***@", 1)
+    query = parse_qs(parts.query)
+    db_text = query.get("db", [""])[0]
+    if scheme != "unix" and parts.path.strip("/"):
+        db_text = parts.path.strip("/")
+    try:
+        db = int(db_text) if db_text else 0
+        port = parts.port or 6379 if scheme != "unix" else 6379
+    except ValueError:
+        raise ValueError(
+            f"url {shown!r} has a database number or port that is not a number"
+        ) from None
+    if db < 0:
+        raise ValueError(f"url {shown!r} names a negative database number")
+    if scheme == "unix":
+        if not parts.path:
+            raise ValueError(f"url {shown!r} names no socket path (unix:///path/to/redis.sock)")
+        return RedisAddress(shown, path=parts.path, username=username, password=password, db=db)
+    if not parts.hostname:
+        raise ValueError(f"url {shown!r} names no host")
+    return RedisAddress(
+        shown,
+        host=parts.hostname,
+        port=port,
+        tls=scheme == "rediss",
+        username=username,
+        password=password,
+        db=db,
+    )
+
+
+class _Reply:
+    """A command's place in the queue of replies: set once its reply arrives."""
+
+    __slots__ = ("event", "value")
+
+    def __init__(self) -> None:
+        self.event = anyio.Event()
+        self.value: Any = None
+
+
+PushHandler = Callable[[bytes, bytes], Awaitable[None]]
+
+
+class RedisConnection:
+    """One Redis connection: pipelined commands, replies matched in order by :meth:`run`.
+
+    Open it with :meth:`open`, which starts its reader in ``task_group``. With ``on_push``, it
+    is a Pub/Sub connection: each published message is handed to ``on_push(channel, data)``,
+    awaited before the next is read (a slow handler holds Redis back, as a full buffer should).
+    """
+
+    def __init__(self, stream: ByteStream, address: RedisAddress, timeout: float) -> None:
+        self.address = address
+        self.timeout = timeout
+        self._stream = stream
+        self._reader = hiredis.Reader()
+        self._pending: deque[_Reply] = deque()
+        self._outgoing: list[bytes] = []
+        self._flushing = False
+        self._error: ConnectionLost | None = None
+        self._closed = anyio.Event()
+        self._reading = anyio.CancelScope()  # the reader's, cancelled when the connection breaks
+
+    @classmethod
+    async def open(
+        cls,
+        address: RedisAddress,
+        timeout: float,
+        task_group: anyio.abc.TaskGroup,
+        on_push: PushHandler | None = None,
+    ) -> RedisConnection:
+        """Connect, log in and select the database; ``ConnectionLost`` if Redis cannot be
+        reached within ``timeout`` seconds, ``RedisError`` if it refuses the login."""
+        try:
+            with anyio.fail_after(timeout):
+                stream: ByteStream
+                if address.path is not None:
+                    stream = await anyio.connect_unix(address.path)
+                else:
+                    assert address.host is not None
+                    if address.tls:
+                        context = ssl.create_default_context()
+                        stream = await anyio.connect_tcp(
+                            address.host, address.port, ssl_context=context
+                        )
+                    else:
+                        stream = await anyio.connect_tcp(address.host, address.port)
+        except (OSError, TimeoutError) as error:
+            reason = "timed out" if isinstance(error, TimeoutError) else str(error)
+            raise ConnectionLost(f"cannot connect to Redis at {address.url}: {reason}") from None
+        connection = cls(stream, address, timeout)
+        task_group.start_soon(connection.run, on_push)
+        try:
+            if address.password is not None:
+                login = [address.password]
+                if address.username is not None:
+                    login.insert(0, address.username)
+                await connection.execute("AUTH", *login)
+            if address.db:
+                await connection.execute("SELECT", address.db)
+        except BaseException:
+            await connection.aclose()
+            raise
+        return connection
+
+    @property
+    def broken(self) -> bool:
+        """The connection failed or was closed: it takes no more commands."""
+        return self._error is not None
+
+    async def execute(self, *arguments: str | bytes | int | float) -> Any:
+        """Send one command and return its reply (bytes, int, list, None).
+
+        ``RedisError`` for an error reply; ``ConnectionLost`` if the connection fails or the
+        reply takes longer than the timeout (the connection is then broken). Cancelled while it
+        waits, the reply is read and thrown away when it comes.
+        """
+        if self._error is not None:
+            raise self._error
+        reply = _Reply()
+        self._pending.append(reply)
+        self._outgoing.append(hiredis.pack_command(arguments))  # type: ignore[arg-type]
+        if not self._flushing:
+            await self._flush()
+        with anyio.move_on_after(self.timeout) as waited:
+            await reply.event.wait()
+        if waited.cancelled_caught:
+            self._fail(f"no reply from Redis at {self.address.url} within {self.timeout} s")
+        value = reply.value
+        if isinstance(value, ConnectionLost):
+            raise value
+        if isinstance(value, hiredis.ReplyError):
+            raise RedisError(str(value))
+        return value
+
+    async def _flush(self) -> None:
+        """Write everything queued, and what is queued meanwhile, in as few writes as it takes.
+
+        Shielded: a write cut in the middle would leave half a command on the connection.
+        """
+        self._flushing = True
+        try:
+            with anyio.CancelScope(shield=True):
+                while self._outgoing and self._error is None:
+                    data = b"".join(self._outgoing)
+                    self._outgoing.clear()
+                    with anyio.move_on_after(self.timeout) as sent:
+                        try:
+                            await self._stream.send(data)
+                        except (OSError, anyio.BrokenResourceError, anyio.ClosedResourceError):
+                            self._fail(f"the connection to Redis at {self.address.url} failed")
+                            return
+                    if sent.cancelled_caught:
+                        self._fail(f"Redis at {self.address.url} took no data for {self.timeout} s")
+        finally:
+            self._flushing = False
+
+    async def run(self, on_push: PushHandler | None = None) -> None:
+        """Read replies until the connection ends; then every command waiting fails."""
+        try:
+            with self._reading:
+                await self._read(on_push)
+        except (OSError, anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError):
+            self._fail(f"the connection to Redis at {self.address.url} was closed")
+        except hiredis.ProtocolError as error:
+            self._fail(f"Redis at {self.address.url} sent bytes that are not RESP: {error}")
+        finally:
+            self._fail(f"the connection to Redis at {self.address.url} was closed")
+            with anyio.CancelScope(shield=True):
+                await self._stream.aclose()
+            self._closed.set()
+
+    async def _read(self, on_push: PushHandler | None) -> None:
+        reader = self._reader
+        pending = self._pending
+        while True:
+            data = await self._stream.receive(_READ_SIZE)
+            reader.feed(data)
+            while (reply := reader.gets()) is not False:
+                if on_push is not None and type(reply) is list and reply[0] == _MESSAGE:
+                    await on_push(reply[1], reply[2])
+                elif pending:
+                    waiting = pending.popleft()
+                    waiting.value = reply
+                    waiting.event.set()
+
+    def _fail(self, reason: str) -> None:
+        """Break the connection: commands waiting (and later ones) raise ConnectionLost."""
+        if self._error is None:
+            self._error = ConnectionLost(reason)
+            _log.debug("Redis connection broken: %s", reason)
+            self._reading.cancel()
+        while self._pending:
+            waiting = self._pending.popleft()
+            waiting.value = self._error
+            waiting.event.set()
+        self._outgoing.clear()
+
+    async def wait_broken(self) -> None:
+        """Return once the connection has ended and its reader stopped."""
+        await self._closed.wait()
+
+    async def aclose(self) -> None:
+        """Close the connection; commands waiting raise ConnectionLost."""
+        self._fail(f"the connection to Redis at {self.address.url} was closed")
+        with anyio.CancelScope(shield=True):
+            await self._stream.aclose()

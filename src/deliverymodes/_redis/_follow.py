@@ -1,0 +1,218 @@
+"""Following a Redis channel: its notifications, in offset order, with no gap left silent.
+
+A :class:`Follower` is the one reader per channel per process. It takes the channel's Pub/Sub
+notifications and hands each message to its sink (a push channel's subscribers, or a log
+channel's local view of the stream) exactly once, in offset order. A notification that skips
+ahead (the Pub/Sub link dropped, or this process fell behind) makes it read the gap from the
+stream; what the stream no longer holds is reported to the sink as skipped. A new epoch (Redis
+lost its data) restarts the sink in the new life.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, Generic, Protocol, TypeVar
+
+import anyio
+
+from .._core import Message, Retention, make_message, new_epoch
+from .._exceptions import ConnectionLost
+from .._wire import Codec
+from ._client import RedisClient
+from ._connection import RedisError
+from ._scripts import READ, Script
+
+__all__ = ["Follower", "Sink", "decode_entries", "retention_arguments", "run_channel_script"]
+
+_log = logging.getLogger("deliverymodes.channel")
+
+T = TypeVar("T")
+
+#: Entries one catch-up read asks for at a time.
+_CHUNK = 1000
+
+
+def retention_arguments(retention: Retention) -> tuple[str, str, str]:
+    """The scripts' ARGV 5-7: max messages, max bytes, max age ('' where unbounded)."""
+    return tuple(  # type: ignore[return-value]
+        "" if value is None else repr(value)
+        for value in (retention.max_messages, retention.max_bytes, retention.max_age)
+    )
+
+
+def decode_entries(entries: list[Any], codec: Codec[T]) -> list[Message[T]]:
+    """Messages from stream entries ``[b'<offset>-1', [b'p', payload, b's', size, b't', time]]``;
+    ``ValueError`` if one does not decode."""
+    decode = codec.decode
+    return [
+        make_message(int(entry[0][:-2]), decode(entry[1][1]), int(entry[1][3]), float(entry[1][5]))
+        for entry in entries
+    ]
+
+
+async def run_channel_script(
+    client: RedisClient, script: Script, keys: tuple[str, str], arguments: tuple[Any, ...]
+) -> Any:
+    """Run one of a channel's scripts; a key of the wrong Redis type is a ``RedisError`` that
+    says which key holds what."""
+    try:
+        return await client.run_script(script, keys, arguments)
+    except RedisError as error:
+        if not str(error).startswith("WRONGTYPE"):
+            raise
+        stream, meta = [(await client.execute("TYPE", key)).decode() for key in keys]
+        raise RedisError(
+            f"the channel's Redis keys hold other types: {keys[0]!r} is a {stream} (needs a"
+            f" stream or nothing), {keys[1]!r} is a {meta} (needs a hash or nothing)"
+        ) from None
+
+
+class Sink(Protocol[T]):
+    """Where a follower delivers: a life (``epoch``, None before the first read) and the next
+    offset it expects (``head``)."""
+
+    @property
+    def epoch(self) -> int | None: ...
+
+    @property
+    def head(self) -> int: ...
+
+    def restarted(self, epoch: int, first: int) -> None:
+        """The channel is in life ``epoch`` (a new one, or the first one seen): continue from
+        offset ``first``."""
+
+    def skipped(self, offset: int) -> None:
+        """Offsets from ``head`` up to ``offset`` are lost: they will never be delivered."""
+
+    async def received(self, message: Message[T]) -> None:
+        """The message at offset ``head``."""
+
+
+class Follower(Generic[T]):
+    """The reader of one channel in this process: notifications in, messages out in order."""
+
+    def __init__(
+        self,
+        client: RedisClient,
+        key: str,
+        codec: Codec[T],
+        retention: Retention,
+        sink: Sink[T],
+        *,
+        start_latest: bool,
+    ) -> None:
+        self.client = client
+        self.keys: tuple[str, str] = (key, key + ":meta")
+        self._codec = codec
+        self._retention = retention_arguments(retention)
+        self._sink = sink
+        self._start = "latest" if start_latest else "earliest"
+        self._lock = anyio.Lock()
+        self.live = False  # subscribed and caught up: what it has is what Redis has
+        self.retained = (0, 0)  # (messages, bytes) in Redis at the last read
+
+    async def start(self) -> None:
+        """Subscribe and catch up; ``ConnectionLost`` if Redis cannot be reached in time."""
+        await self.client.listen(self.keys[0].encode(), self)
+        if not self.live:
+            await self.catch_up()  # the first catch-up failed: say why
+            self.live = True
+
+    async def stop(self) -> None:
+        self.live = False
+        await self.client.unlisten(self.keys[0].encode())
+
+    # -- the listener ----------------------------------------------------------------------------
+
+    async def notified(self, data: bytes) -> None:
+        """A notification ``<epoch> <offset> <size> <time>\\n<payload>``."""
+        async with self._lock:
+            sink = self._sink
+            try:
+                header, _, payload = data.partition(b"\n")
+                epoch, offset, size, published_at = header.split(b" ")
+                offset_number = int(offset)
+                if int(epoch) != sink.epoch or offset_number > sink.head:
+                    await self._catch_up()
+                elif offset_number == sink.head:
+                    message = make_message(
+                        offset_number, self._codec.decode(payload), int(size), float(published_at)
+                    )
+                    await sink.received(message)
+            except (ConnectionLost, RedisError) as error:
+                self.live = False
+                _log.warning("channel %r could not read a gap from Redis: %s", self.keys[0], error)
+            except ValueError as error:
+                _log.warning(
+                    "channel %r got a notification it cannot read: %s", self.keys[0], error
+                )
+
+    async def resumed(self) -> None:
+        try:
+            await self.catch_up()
+        except (ConnectionLost, RedisError) as error:
+            _log.warning("channel %r could not catch up with Redis: %s", self.keys[0], error)
+        else:
+            self.live = True
+
+    def interrupted(self) -> None:
+        self.live = False
+
+    # -- reading the stream ----------------------------------------------------------------------
+
+    async def catch_up(self) -> None:
+        """Read from the sink's head to the stream's, in chunks; ``ConnectionLost`` or
+        ``RedisError`` if Redis cannot be read."""
+        async with self._lock:
+            await self._catch_up()
+
+    async def _catch_up(self) -> None:
+        sink = self._sink
+        while True:
+            known = sink.epoch
+            start = self._start if known is None else str(sink.head)
+            reply = await run_channel_script(
+                self.client,
+                READ,
+                self.keys,
+                (
+                    start,
+                    _CHUNK,
+                    str(new_epoch()),
+                    repr(time.time()),
+                    *self._retention,
+                    "" if known is None else str(known),
+                ),
+            )
+            epoch, head, _first, retained_bytes, retained, begin, entries = reply
+            epoch = int(epoch)
+            self.retained = (retained, retained_bytes)
+            if epoch != known:
+                sink.restarted(epoch, begin)
+            elif begin > sink.head:
+                sink.skipped(begin)
+            for message in self._decoded(entries):
+                if message.offset < sink.head:
+                    continue
+                if message.offset > sink.head:
+                    sink.skipped(message.offset)  # entries before it did not decode
+                await sink.received(message)
+            if len(entries) < _CHUNK or sink.head >= head:
+                return
+
+    def _decoded(self, entries: list[Any]) -> list[Message[T]]:
+        try:
+            return decode_entries(entries, self._codec)
+        except (ValueError, IndexError, TypeError):
+            # One entry does not decode (written by something else): take them one by one and
+            # let the sink see the bad ones as a gap.
+            messages = []
+            for entry in entries:
+                try:
+                    messages.extend(decode_entries([entry], self._codec))
+                except (ValueError, IndexError, TypeError) as error:
+                    _log.warning(
+                        "channel %r: stream entry %r unreadable: %s", self.keys[0], entry[0], error
+                    )
+            return messages

@@ -1,0 +1,150 @@
+"""What every Redis channel has: its client, its keys, publishing through the script, and the
+follower feeding this process's view of the channel (a sink)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, Generic, Protocol, TypeVar
+
+import anyio
+
+from .._core import Batch, Message, Retention, make_message, new_epoch
+from .._exceptions import ChannelClosed, ConnectionLost
+from .._reconnect import Reconnect
+from .._wire import Codec, JsonCodec
+from ._client import RedisClient
+from ._follow import Follower, Sink, retention_arguments, run_channel_script
+from ._scripts import PUBLISH
+
+__all__ = ["Link", "LocalSink", "fetch_again"]
+
+T = TypeVar("T")
+
+_log = logging.getLogger("deliverymodes.client")
+
+
+class LocalSink(Sink[T], Protocol[T]):
+    """A sink that can also take a message this process just published, without waiting for
+    its notification, when it is the next one it expects."""
+
+    def published_here(self, epoch: int, message: Message[T]) -> None: ...
+
+
+def _check_key(key: object) -> str:
+    if not isinstance(key, str):
+        raise TypeError(
+            f"key must be a str (the Redis key of the channel), not {type(key).__name__}"
+        )
+    if not key:
+        raise ValueError("key must not be empty")
+    return key
+
+
+def _check_codec(codec: object) -> Codec[Any]:
+    if not (callable(getattr(codec, "encode", None)) and callable(getattr(codec, "decode", None))):
+        raise TypeError(f"codec must have encode and decode methods, not {type(codec).__name__}")
+    return codec  # type: ignore[return-value]
+
+
+class Link(Generic[T]):
+    """A channel's way to Redis: ``redis`` is a URL (the link opens a client of its own) or an
+    open :class:`RedisClient` shared with other channels."""
+
+    def __init__(  # noqa: PLR0917 - internal, called from three places
+        self,
+        owner: str,
+        redis: str | RedisClient,
+        key: str,
+        codec: Codec[T] | None,
+        timeout: float,
+        retention: Retention,
+        sink: LocalSink[T],
+        *,
+        start_latest: bool,
+    ) -> None:
+        self.key = _check_key(key)
+        if isinstance(redis, RedisClient):
+            self.client, self._owns_client = redis, False
+        elif isinstance(redis, str):
+            self.client, self._owns_client = RedisClient(redis, timeout=timeout), True
+        else:
+            kind = type(redis).__name__
+            raise TypeError(f"redis must be a redis:// or unix:// URL or a RedisClient, not {kind}")
+        self.codec: Codec[T] = JsonCodec() if codec is None else _check_codec(codec)
+        self.keys: tuple[str, str] = (key, key + ":meta")
+        self._retention = retention_arguments(retention)
+        self.sink = sink
+        self.follower: Follower[T] = Follower(
+            self.client, key, self.codec, retention, sink, start_latest=start_latest
+        )
+        self._owner = owner
+        self.opened = False
+        self._closed = False
+
+    def check_open(self) -> None:
+        if not self.opened:
+            state = "closed" if self._closed else "not open: use `async with channel` first"
+            raise RuntimeError(f"{self._owner} {self.key!r} is {state}")
+
+    async def open(self) -> None:
+        """Connect (if the client is the link's own), subscribe and catch up."""
+        if self.opened or self._closed:
+            raise RuntimeError(f"{self._owner} {self.key!r} can be opened only once")
+        if self._owns_client:
+            await self.client.__aenter__()
+        try:
+            await self.follower.start()
+        except BaseException:
+            if self._owns_client:
+                await self.client.aclose()
+            raise
+        self.opened = True
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        was_open, self.opened = self.opened, False
+        if was_open:
+            with anyio.CancelScope(shield=True), contextlib.suppress(ConnectionLost):
+                await self.follower.stop()  # bounded by the client's timeout
+        if self._owns_client:
+            await self.client.aclose()
+
+    async def publish(self, payload: T, size: int) -> Message[T]:
+        """Append ``payload`` in Redis (one script, one round trip) and return its message."""
+        self.check_open()
+        data = self.codec.encode(payload)
+        now = time.time()
+        epoch, offset = await run_channel_script(
+            self.client,
+            PUBLISH,
+            self.keys,
+            (data, size, str(new_epoch()), repr(now), *self._retention),
+        )
+        message = make_message(offset, payload, size, now)
+        self.sink.published_here(int(epoch), message)
+        return message
+
+
+async def fetch_again(
+    fetch: Callable[[], Awaitable[Batch[T]]], reconnect: Reconnect, closed: Callable[[], bool]
+) -> Batch[T]:
+    """``fetch()``, made again after the pauses of ``reconnect`` while Redis is unreachable."""
+    pauses = None
+    while True:
+        try:
+            return await fetch()
+        except ConnectionLost as error:
+            if closed():
+                raise ChannelClosed("the channel is closed") from None
+            pauses = pauses or reconnect.delays(random.Random())
+            pause = next(pauses, None)
+            if pause is None:
+                raise
+            _log.info("a read from Redis failed (%s): again in %.2f s", error, pause)
+        await anyio.sleep(pause)

@@ -1,0 +1,396 @@
+"""RedisPollChannel and RedisLongPollChannel: poll and long poll over a Redis stream.
+
+Each channel keeps, in this process, a view of the stream (a ``LogState``, as an in-memory
+channel's): its follower fills it from the channel's notifications, so that long polls wait and
+are released exactly as in memory, without a Redis connection each. A plain poll first reads
+what the stream has beyond the view (one round trip), so that it answers with everything
+published anywhere before it was asked.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import anyio
+
+from .._core import (
+    LATEST,
+    UNSET,
+    Batch,
+    Batching,
+    LogState,
+    Message,
+    Release,
+    Retention,
+    Start,
+    Unset,
+    default_sizer,
+    measure,
+    min_messages_of,
+)
+from .._defaults import DEFAULT_MAX_BATCH_BYTES, DEFAULT_MAX_BATCH_MESSAGES, DEFAULT_POLL_INTERVAL
+from .._exceptions import ChannelClosed
+from .._log_channel import _DEFAULT_RETENTION, _Waiter
+from .._longpoll import _DEFAULT_BATCHING, LongPollChannel, LongPollSubscriber
+from .._poll import PollChannel, PollSubscriber
+from .._protocols import Fit
+from .._wire import Codec
+from ._client import DEFAULT_REDIS_TIMEOUT, RedisClient
+from ._link import Link, fetch_again
+
+__all__ = ["RedisLongPollChannel", "RedisPollChannel"]
+
+T = TypeVar("T")
+
+
+class _View:
+    """This process's view of a channel's stream: the follower's sink for a log channel."""
+
+    def __init__(self, state: LogState[Any, _Waiter]) -> None:
+        self.state = state
+        self.epoch: int | None = None
+        self.resets = 0  # times the view was emptied (a gap, a new life): waiting polls look again
+
+    @property
+    def head(self) -> int:
+        return self.state.log.head
+
+    def restarted(self, epoch: int, first: int) -> None:
+        self.epoch = self.state.epoch = epoch
+        self._reset(first)
+
+    def skipped(self, offset: int) -> None:
+        self._reset(offset)
+
+    def _reset(self, offset: int) -> None:
+        self.state.log.restart_at(offset)
+        self.resets += 1
+        for waiter in self.state.waits.release_all(Release.MAX_WAIT):
+            waiter.wake()
+
+    async def received(self, message: Message[Any]) -> None:
+        self._append(message)
+
+    def published_here(self, epoch: int, message: Message[Any]) -> None:
+        if epoch == self.epoch and message.offset == self.state.log.head:
+            self._append(message)
+
+    def _append(self, message: Message[Any]) -> None:
+        state = self.state
+        state.log.append_at(message, time.time())
+        if state.waits.waiting:
+            for waiter in state.released():
+                waiter.wake()
+
+
+class RedisPollChannel(PollChannel[T]):
+    """A :class:`PollChannel` kept in Redis, shared by every process that opens the same key.
+
+    ``redis`` is a ``redis://``/``rediss://``/``unix://`` URL, or an open :class:`RedisClient`
+    to share with other channels; ``key`` names the channel in Redis. Offsets are the channel's
+    in every process; ``retention`` trims the stream (see docs/redis.md for what is exact);
+    payloads travel as ``codec`` encodes them (JSON by default). Open it with ``async with``.
+    A poll reads Redis once; ``ConnectionLost`` if Redis does not answer within ``timeout``.
+    """
+
+    def __init__(
+        self,
+        redis: str | RedisClient,
+        key: str,
+        retention: Retention = _DEFAULT_RETENTION,
+        *,
+        sizer: Callable[[Any], int] = default_sizer,
+        codec: Codec[T] | None = None,
+        timeout: float = DEFAULT_REDIS_TIMEOUT,
+        measure_lag: bool = False,
+    ) -> None:
+        super().__init__(retention, sizer=sizer, epoch=1, measure_lag=measure_lag)
+        self._view = _View(self._state)
+        self._link: Link[T] = Link(
+            type(self).__name__, redis, key, codec, timeout, retention, self._view,
+            start_latest=False,
+        )  # fmt: skip
+
+    @property
+    def key(self) -> str:
+        return self._link.key
+
+    @property
+    def client(self) -> RedisClient:
+        return self._link.client
+
+    async def __aenter__(self) -> RedisPollChannel[T]:
+        await self._link.open()
+        return self
+
+    async def aclose(self) -> None:
+        """Close this process's handle: its readers end; the channel lives on in Redis."""
+        await super().aclose()
+        await self._link.close()
+
+    async def publish(self, payload: T) -> Message[T]:
+        """Append ``payload`` to the stream; ChannelClosed once this handle is closed."""
+        return await _publish(self, self._link, payload)
+
+    def publish_nowait(self, payload: T) -> Message[T]:
+        """Always ``anyio.WouldBlock``: publishing to Redis takes a round trip."""
+        raise anyio.WouldBlock
+
+    async def poll(
+        self,
+        cursor: int | Start,
+        *,
+        epoch: int | None = None,
+        max_messages: int | None = DEFAULT_MAX_BATCH_MESSAGES,
+        max_bytes: int | None = DEFAULT_MAX_BATCH_BYTES,
+    ) -> Batch[T]:
+        await _read_redis(self, self._link)
+        return await super().poll(
+            cursor, epoch=epoch, max_messages=max_messages, max_bytes=max_bytes
+        )
+
+    async def serve_poll(
+        self,
+        cursor: int | Start,
+        *,
+        epoch: int | None = None,
+        max_messages: int | None,
+        max_bytes: int | None,
+        fit: Fit | None = None,
+    ) -> Batch[T]:
+        await _read_redis(self, self._link)
+        return await super().serve_poll(
+            cursor, epoch=epoch, max_messages=max_messages, max_bytes=max_bytes, fit=fit
+        )
+
+    def subscribe(
+        self,
+        start: int | Start = LATEST,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        *,
+        max_messages: int | None = DEFAULT_MAX_BATCH_MESSAGES,
+        max_bytes: int | None = DEFAULT_MAX_BATCH_BYTES,
+    ) -> PollSubscriber[T]:
+        """A subscriber polling from ``start`` (see :meth:`PollChannel.subscribe`); while Redis
+        is unreachable it asks again after the pauses of the client's ``reconnect``."""
+        self._link.check_open()
+        return _RedisPollSubscriber(
+            self,
+            self._state,
+            start,
+            poll_interval=poll_interval,
+            max_messages=max_messages,
+            max_bytes=max_bytes,
+        )
+
+
+class RedisLongPollChannel(LongPollChannel[T]):
+    """A :class:`LongPollChannel` kept in Redis, shared by every process that opens the same key.
+
+    Arguments as :class:`RedisPollChannel`'s, with ``batching`` as the in-memory channel's. The
+    long polls waiting in one process share its one Pub/Sub subscription to the channel: they
+    need no Redis connection of their own.
+    """
+
+    def __init__(
+        self,
+        redis: str | RedisClient,
+        key: str,
+        retention: Retention = _DEFAULT_RETENTION,
+        batching: Batching = _DEFAULT_BATCHING,
+        *,
+        sizer: Callable[[Any], int] = default_sizer,
+        codec: Codec[T] | None = None,
+        timeout: float = DEFAULT_REDIS_TIMEOUT,
+        measure_lag: bool = False,
+    ) -> None:
+        super().__init__(retention, batching, sizer=sizer, epoch=1, measure_lag=measure_lag)
+        self._view = _View(self._state)
+        self._link: Link[T] = Link(
+            type(self).__name__, redis, key, codec, timeout, retention, self._view,
+            start_latest=False,
+        )  # fmt: skip
+
+    @property
+    def key(self) -> str:
+        return self._link.key
+
+    @property
+    def client(self) -> RedisClient:
+        return self._link.client
+
+    async def __aenter__(self) -> RedisLongPollChannel[T]:
+        await self._link.open()
+        return self
+
+    async def aclose(self) -> None:
+        """Close this process's handle: its readers end; the channel lives on in Redis."""
+        await super().aclose()
+        await self._link.close()
+
+    async def publish(self, payload: T) -> Message[T]:
+        """Append ``payload`` to the stream; ChannelClosed once this handle is closed."""
+        return await _publish(self, self._link, payload)
+
+    def publish_nowait(self, payload: T) -> Message[T]:
+        """Always ``anyio.WouldBlock``: publishing to Redis takes a round trip."""
+        raise anyio.WouldBlock
+
+    async def _up_to_date(self, cursor: int | Start) -> None:
+        """Read Redis first if this process's view may be behind: its link is down, or the
+        cursor is past what it has seen."""
+        if not self._link.follower.live or (isinstance(cursor, int) and cursor > self.head):
+            await _read_redis(self, self._link)
+        else:
+            self._link.check_open()
+
+    async def poll(
+        self,
+        cursor: int | Start,
+        *,
+        epoch: int | None = None,
+        min_messages: int | Unset = UNSET,
+        min_bytes: int | Unset | None = UNSET,
+        max_wait: float | Unset | None = UNSET,
+        max_messages: int | Unset | None = UNSET,
+        max_bytes: int | Unset | None = UNSET,
+    ) -> Batch[T]:
+        await self._up_to_date(cursor)
+        return await super().poll(
+            cursor,
+            epoch=epoch,
+            min_messages=min_messages,
+            min_bytes=min_bytes,
+            max_wait=max_wait,
+            max_messages=max_messages,
+            max_bytes=max_bytes,
+        )
+
+    async def serve_poll(
+        self,
+        cursor: int | Start,
+        *,
+        epoch: int | None = None,
+        max_messages: int | None,
+        max_bytes: int | None,
+        fit: Fit | None = None,
+    ) -> Batch[T]:
+        await _read_redis(self, self._link)
+        return await super().serve_poll(
+            cursor, epoch=epoch, max_messages=max_messages, max_bytes=max_bytes, fit=fit
+        )
+
+    def serve_long_poll_nowait(
+        self,
+        cursor: int | Start,
+        *,
+        epoch: int | None = None,
+        batching: Batching,
+        fit: Fit | None = None,
+    ) -> Batch[T]:
+        if not self._link.follower.live or (isinstance(cursor, int) and cursor > self.head):
+            raise anyio.WouldBlock
+        return super().serve_long_poll_nowait(cursor, epoch=epoch, batching=batching, fit=fit)
+
+    async def serve_long_poll(  # type: ignore[override]
+        self,
+        cursor: int | Start,
+        *,
+        epoch: int | None = None,
+        batching: Batching,
+        fit: Fit | None = None,
+        until: Callable[[], Awaitable[object]] | None = None,
+    ) -> Batch[T] | None:
+        await self._up_to_date(cursor)
+        return await super().serve_long_poll(
+            cursor, epoch=epoch, batching=batching, fit=fit, until=until
+        )
+
+    async def _wait_and_answer(  # type: ignore[override]
+        self,
+        offset: int,
+        batching: Batching,
+        meanwhile: Callable[[], Awaitable[object]] | None = None,
+        *,
+        fit: Fit | None = None,
+    ) -> Batch[T] | None:
+        # As in memory, except that the view may be emptied while the poll waits (Redis lost
+        # messages, or began a new life): then the poll waits again, for what is left of its
+        # time, from where it stands now.
+        view = self._view
+        max_wait = batching.max_wait
+        deadline = None if max_wait is None else anyio.current_time() + max_wait
+        crossed = False
+        while True:
+            resets, epoch = view.resets, view.epoch
+            waiter = _Waiter(offset, min_messages_of(batching), batching.min_bytes)
+            remaining = None if deadline is None else max(0.0, deadline - anyio.current_time())
+            if not await self._wait(waiter, remaining, meanwhile):
+                return None
+            if view.resets == resets or self._state.closed:
+                break
+            if view.epoch != epoch:
+                offset, crossed = 0, True
+        batch = self._state.long_poll_after(waiter, batching, fit, time.time())
+        return self._state.across(batch) if crossed else batch
+
+    def subscribe(
+        self,
+        start: int | Start = LATEST,
+        *,
+        min_messages: int | Unset = UNSET,
+        min_bytes: int | Unset | None = UNSET,
+        max_wait: float | Unset | None = UNSET,
+        max_messages: int | Unset | None = UNSET,
+        max_bytes: int | Unset | None = UNSET,
+    ) -> LongPollSubscriber[T]:
+        """A subscriber long polling from ``start`` (see :meth:`LongPollChannel.subscribe`);
+        while Redis is unreachable it asks again after the pauses of the client's
+        ``reconnect``."""
+        self._link.check_open()
+        batching = self._batching(
+            min_messages=min_messages,
+            min_bytes=min_bytes,
+            max_wait=max_wait,
+            max_messages=max_messages,
+            max_bytes=max_bytes,
+        )
+        return _RedisLongPollSubscriber(self, self._state, start, batching)
+
+
+async def _publish(
+    channel: RedisPollChannel[T] | RedisLongPollChannel[T], link: Link[T], payload: T
+) -> Message[T]:
+    size = measure(channel._sizer, payload)
+    if channel.closed:
+        raise ChannelClosed("cannot publish to a closed channel")
+    return await link.publish(payload, size)
+
+
+async def _read_redis(
+    channel: RedisPollChannel[Any] | RedisLongPollChannel[Any], link: Link[Any]
+) -> None:
+    """Bring this process's view up to what Redis holds now (one round trip)."""
+    link.check_open()
+    if not channel.closed:
+        await link.follower.catch_up()
+
+
+class _RedisPollSubscriber(PollSubscriber[T]):
+    async def _fetch(self) -> Batch[T]:
+        channel = self._channel
+        assert isinstance(channel, RedisPollChannel)
+        return await fetch_again(
+            super()._fetch, channel.client.reconnect, lambda: channel.closed or self._closed
+        )
+
+
+class _RedisLongPollSubscriber(LongPollSubscriber[T]):
+    async def _fetch(self) -> Batch[T]:
+        channel = self._channel
+        assert isinstance(channel, RedisLongPollChannel)
+        return await fetch_again(
+            super()._fetch, channel.client.reconnect, lambda: channel.closed or self._closed
+        )

@@ -1,0 +1,118 @@
+"""The Lua scripts that keep a channel in Redis: each runs atomically, in one round trip.
+
+A channel with key ``K`` is three things in Redis:
+
+- the stream ``K``: one entry per retained message, its id ``<offset>-1`` and its fields ``p``
+  (the payload's bytes), ``s`` (its size as the publisher's sizer measured it) and ``t`` (its
+  publish time, Unix seconds);
+- the hash ``K:meta``: ``epoch`` (the channel's life), ``head`` (the next offset) and ``bytes``
+  (the sizes of the retained messages, summed);
+- the Pub/Sub channel ``K``: every publish is announced there as ``<epoch> <offset> <size>
+  <time>\\n<payload>``.
+
+When the hash is missing (a new channel, or Redis lost its data) the next script to run starts
+a new life: a new epoch, offsets from 0, the stream emptied.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import attrs
+
+__all__ = ["PUBLISH", "READ", "Script"]
+
+
+@attrs.frozen
+class Script:
+    """A Lua script, run by its SHA-1 (``EVALSHA``) once Redis knows it."""
+
+    source: str
+    sha: str = attrs.field(init=False)
+
+    @sha.default
+    def _sha(self) -> str:
+        return hashlib.sha1(self.source.encode()).hexdigest()
+
+
+# Shared by both scripts: the channel's life (creating one if need be), and trimming to the
+# retention (ARGV 5, 6, 7: max messages, max bytes, max age; '' for none; ARGV 4: now).
+_COMMON = """
+local stream, meta = KEYS[1], KEYS[2]
+local fields = redis.call('HMGET', meta, 'epoch', 'head', 'bytes')
+local epoch, head, bytes = fields[1], tonumber(fields[2]), tonumber(fields[3])
+if not epoch or not head or not bytes then
+  local kind = redis.call('TYPE', stream)['ok']
+  if kind == 'stream' then
+    redis.call('DEL', stream)
+  elseif kind ~= 'none' then
+    return redis.error_reply('WRONGTYPE key ' .. stream .. ' holds a ' .. kind .. ', not a stream')
+  end
+  epoch, head, bytes = ARGV[3], 0, 0
+  redis.call('HSET', meta, 'epoch', epoch, 'head', 0, 'bytes', 0)
+end
+local now = tonumber(ARGV[4])
+local max_messages, max_bytes, max_age = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+local function trim()
+  local length = redis.call('XLEN', stream)
+  while length > 0 do
+    local over = (max_messages and length > max_messages) or (max_bytes and bytes > max_bytes)
+    if not over and not max_age then break end
+    local oldest = redis.call('XRANGE', stream, '-', '+', 'COUNT', 1)[1]
+    local fields = oldest[2]
+    if not over then over = tonumber(fields[6]) < now - max_age end
+    if not over then break end
+    redis.call('XDEL', stream, oldest[1])
+    bytes = bytes - tonumber(fields[4])
+    length = length - 1
+  end
+  return length
+end
+"""
+
+#: Publish one message. ARGV: 1 payload, 2 size, 3 the epoch of a new life, 4 now (the publish
+#: time), 5-7 retention. Returns {epoch, offset}.
+PUBLISH = Script(
+    _COMMON
+    + """
+local offset = string.format('%d', head)
+redis.call('XADD', stream, offset .. '-1', 'p', ARGV[1], 's', ARGV[2], 't', ARGV[4])
+bytes = bytes + tonumber(ARGV[2])
+trim()
+redis.call('HSET', meta, 'head', head + 1, 'bytes', bytes)
+local header = epoch .. ' ' .. offset .. ' ' .. ARGV[2] .. ' ' .. ARGV[4]
+redis.call('PUBLISH', stream, header .. '\\n' .. ARGV[1])
+return {epoch, head}
+"""
+)
+
+#: Read from a cursor. ARGV: 1 the cursor ('earliest', 'latest' or an offset), 2 most entries,
+#: 3 the epoch of a new life, 4 now, 5-7 retention, 8 the epoch the cursor belongs to ('': this
+#: one; from another, the read starts at the earliest). Returns {epoch, head, first, bytes,
+#: retained, start, entries}: ``start`` is where the read began (the cursor, or ``first`` if
+#: that was evicted), each entry ``{id, {'p', payload, 's', size, 't', time}}``.
+READ = Script(
+    _COMMON
+    + """
+local before = bytes
+local retained = trim()
+if bytes ~= before then redis.call('HSET', meta, 'bytes', bytes) end
+local first = head
+local oldest = redis.call('XRANGE', stream, '-', '+', 'COUNT', 1)[1]
+if oldest then first = tonumber(string.match(oldest[1], '^(%d+)')) end
+local start
+if ARGV[1] == 'earliest' or (ARGV[8] ~= '' and ARGV[8] ~= epoch) then
+  start = first
+elseif ARGV[1] == 'latest' then
+  start = head
+else
+  start = math.max(tonumber(ARGV[1]), first)
+end
+local entries = {}
+local count = tonumber(ARGV[2])
+if count > 0 and start < head then
+  entries = redis.call('XRANGE', stream, string.format('%d-1', start), '+', 'COUNT', count)
+end
+return {epoch, head, first, bytes, retained, start, entries}
+"""
+)
