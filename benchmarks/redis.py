@@ -36,7 +36,8 @@ bytes; redis-py sends the 100 bytes as they are).
    The baseline is broadcaster 0.3.1's ``redis://`` backend (one ``Broadcast`` per process, Redis
    Pub/Sub, unbounded queues); the library is one ``RedisPushChannel`` per process with a buffer
    of every message (``Overflow.DROP_NEWEST``, so a drop would be counted, not waited for). The
-   figure is deliveries per second; messages lost (never received) and dropped are reported.
+   figure is deliveries per second; messages lost (never received) and dropped are reported, and
+   the CPU seconds the publisher and the two workers used (the machine may have few cores).
 5. Redis connections each process holds during the fan-out: ``CLIENT LIST`` on the server while
    everything is connected, each connection attributed to a process by its local TCP port (read
    from ``/proc``, Linux only), without the script's own administrative connection.
@@ -329,12 +330,14 @@ async def library_long_poll(url: str, count: int, live: bool) -> float:
 
 @dataclass
 class Fanout:
-    """One fan-out run: deliveries per second, losses, and connections per process."""
+    """One fan-out run: deliveries per second, losses, connections per process, and the CPU
+    seconds the publisher and the workers (together) used from the first publish."""
 
     rate: float
     lost: int
     dropped: int
     connections: dict[str, int]
+    cpu: tuple[float, float]
 
 
 def socket_ports(pids: dict[int, str]) -> dict[int, str]:
@@ -434,11 +437,12 @@ async def fanout(side: str, backend: str, url: str, admin: redis.Redis, count: i
             if (line := await read_line(output, START_TIMEOUT)) != "ready":
                 raise RuntimeError(f"a fan-out worker said {line!r} instead of 'ready'")
         await wait_for_subscriptions(admin, key, WORKERS)
-        start = time.monotonic()
+        start, cpu = time.monotonic(), time.process_time()
         with anyio.fail_after(RUN_TIMEOUT):
             for _ in range(count):
                 await publish()
         reports = [json.loads(await read_line(output, RUN_TIMEOUT)) for output in outputs]
+        cpu = time.process_time() - cpu
         names = {os.getpid(): "publisher"}
         names.update(
             {process.pid: f"worker {index + 1}" for index, process in enumerate(processes)}
@@ -451,6 +455,7 @@ async def fanout(side: str, backend: str, url: str, admin: redis.Redis, count: i
         lost=count * WORKERS * SUBSCRIBERS - received,
         dropped=sum(report["dropped"] for report in reports),
         connections=connections,
+        cpu=(cpu, sum(report["cpu"] for report in reports)),
     )
 
 
@@ -465,6 +470,7 @@ class Samples:
     lost: Counter[str] = field(default_factory=Counter)
     dropped: Counter[str] = field(default_factory=Counter)
     connections: dict[str, dict[str, int]] = field(default_factory=dict)
+    cpu: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
 
     def add(self, name: str, side: str, rate: float) -> None:
         self.rates.setdefault((name, side), []).append(rate)
@@ -506,9 +512,11 @@ def measure_fanout(
     samples.lost[side] += result.lost
     samples.dropped[side] += result.dropped
     samples.connections[side] = result.connections
+    samples.cpu.setdefault(side, []).append(result.cpu)
     print(
         f"  {'fanout':14} {side:9} {result.rate:12,.0f}  lost {result.lost}, "
-        f"dropped {result.dropped}, connections {result.connections}",
+        f"dropped {result.dropped}, connections {result.connections}, "
+        f"CPU s {result.cpu[0]:.2f} + {result.cpu[1]:.2f}",
         flush=True,
     )
 
@@ -600,11 +608,24 @@ def table(samples: Samples, backends: list[str]) -> list[list[str]]:
         done = ("fanout", backend) in samples.rates
         losses += [f"{samples.lost[backend]} / {samples.dropped[backend]}" if done else "-", ""]
     rows.append(losses)
+    cpu = ["fan-out CPU seconds: publisher, workers", cpu_cell(samples, "baseline")]
+    for backend in backends:
+        cpu += [cpu_cell(samples, backend), ""]
+    rows.append(cpu)
     connections = ["Redis connections: publisher, workers", connection_cell(samples, "baseline")]
     for backend in backends:
         connections += [connection_cell(samples, backend), ""]
     rows.append(connections)
     return rows
+
+
+def cpu_cell(samples: Samples, side: str) -> str:
+    runs = samples.cpu.get(side)
+    if not runs:
+        return "-"
+    publisher = statistics.median(run[0] for run in runs)
+    workers = statistics.median(run[1] for run in runs)
+    return f"{publisher:.2f}, {workers:.2f}"
 
 
 def connection_cell(samples: Samples, side: str) -> str:

@@ -4,8 +4,9 @@ It opens ``--subscribers`` subscribers to one Redis-backed push channel (broadca
 backend, or the library's ``RedisPushChannel``), prints ``ready``, counts what each subscriber
 receives until it has all ``--messages`` (or gives up after ``--idle`` seconds without a message
 once they have started, or ``--timeout`` seconds without any), then prints one JSON line: the
-messages received over all subscribers, those the library dropped, and the ``time.monotonic()`` of
-the last one received (the same clock in every process on Linux). It keeps its connections open
+messages received over all subscribers, those the library dropped, the ``time.monotonic()`` of
+the last one received (the same clock in every process on Linux) and the CPU seconds it used
+since it was ready. It keeps its connections open
 until a line (or end of file) on stdin, so that the parent can count them, then exits.
 """
 
@@ -35,6 +36,7 @@ class Tally:
     def __init__(self) -> None:
         self.received = 0
         self.last_at = 0.0
+        self.cpu_at_ready = 0.0
 
 
 async def count_messages(
@@ -73,6 +75,7 @@ async def run_broadcaster(args: argparse.Namespace, tally: Tally) -> int:
             await stack.enter_async_context(broadcast.subscribe(channel=args.key))
             for _ in range(args.subscribers)
         ]
+        tally.cpu_at_ready = time.process_time()
         say("ready")
         async with anyio.create_task_group() as tg:
             for subscriber in subscribers:
@@ -96,6 +99,7 @@ async def run_library(args: argparse.Namespace, tally: Tally) -> int:
         subscribers = [
             await stack.enter_async_context(channel.subscribe()) for _ in range(args.subscribers)
         ]
+        tally.cpu_at_ready = time.process_time()
         say("ready")
         async with anyio.create_task_group() as tg:
             for subscriber in subscribers:
@@ -107,7 +111,9 @@ async def run_library(args: argparse.Namespace, tally: Tally) -> int:
 
 
 def report(tally: Tally, dropped: int) -> None:
-    say(json.dumps({"received": tally.received, "dropped": dropped, "last_at": tally.last_at}))
+    cpu = time.process_time() - tally.cpu_at_ready
+    fields = {"received": tally.received, "dropped": dropped, "last_at": tally.last_at, "cpu": cpu}
+    say(json.dumps(fields))
 
 
 def main(argv: list[str] | None = None) -> int:
