@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 import anyio
 
@@ -16,9 +17,9 @@ def new_key() -> str:
     return f"test:{uuid.uuid4().hex}"
 
 
-async def take(subscriber: Subscriber[object], count: int) -> list[object]:
+async def take(subscriber: Subscriber[Any], count: int) -> list[Any]:
     """The next ``count`` payloads (bounded: fails after 10 s)."""
-    got: list[object] = []
+    got: list[Any] = []
     with anyio.fail_after(10):
         while len(got) < count:
             got.append((await subscriber.receive()).payload)

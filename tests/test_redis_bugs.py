@@ -1,11 +1,11 @@
-"""Bugs found in the Redis channels, each a test marked ``xfail(strict=True)`` until it is fixed.
+"""Faults once found in the Redis channels, kept as tests so that they stay fixed.
 
-- A poll or long-poll subscriber polls without the epoch of its cursor: after Redis lost its data
-  (a new life) it reads the new life's offsets from its old cursor and reports no loss.
-- On asyncio, a Redis connection over a Unix socket whose reader is cancelled (by a failed send)
-  just as the socket becomes readable (Redis died) makes asyncio report an InvalidStateError.
-- Closing a RedisClient while its Pub/Sub keeper resumes the channels (catches up after Redis came
-  back) raises ``RuntimeError: this Redis client is closed`` out of ``aclose``.
+- A poll or long-poll subscriber polled without the epoch of its cursor: after Redis lost its data
+  (a new life) it read the new life's offsets from its old cursor and reported no loss.
+- On asyncio, a Redis connection over a Unix socket closed by a failed send just as the socket
+  became readable (Redis died) made asyncio report an InvalidStateError.
+- Closing a RedisClient while its Pub/Sub keeper resumed the channels (caught up after Redis came
+  back) raised ``RuntimeError: this Redis client is closed`` out of ``aclose``.
 """
 
 from __future__ import annotations
@@ -36,12 +36,6 @@ require_redis_server()
 FAST = Reconnect(initial_delay=0.05, max_delay=0.2)
 
 
-@pytest.mark.xfail(
-    reason="a Redis poll or long-poll subscriber polls without the epoch of its cursor, so after"
-    " a new life it reads the new life's offsets from its old cursor, reporting no loss",
-    raises=AssertionError,
-    strict=True,
-)
 async def test_a_subscriber_of_an_old_life_reports_the_new_one(anyio_backend: str) -> None:
     with private_redis() as url, anyio.fail_after(30):
         async with (
@@ -70,19 +64,6 @@ async def test_a_subscriber_of_an_old_life_reports_the_new_one(anyio_backend: st
         assert long_polling.statistics().missed_unknown == 1
 
 
-@pytest.fixture
-def xfail_on_asyncio(anyio_backend: str, request: pytest.FixtureRequest) -> None:
-    if anyio_backend == "asyncio":
-        reason = (
-            "on asyncio, a Redis connection over a Unix socket whose reader is cancelled (by a"
-            " failed send) as the socket becomes readable makes asyncio log"
-            " 'Exception in callback Future.set_result(None)': InvalidStateError"
-        )
-        mark = pytest.mark.xfail(reason=reason, raises=AssertionError, strict=True)
-        request.applymarker(mark)
-
-
-@pytest.mark.usefixtures("xfail_on_asyncio")
 async def test_no_event_loop_error_when_redis_dies() -> None:
     with restartable_redis(persistent=False) as server, anyio.fail_after(30):
         async with RedisClient(server.url, timeout=1, reconnect=FAST) as client:
@@ -151,14 +132,9 @@ async def _close_while_resuming() -> Exception | None:
             return None
         finally:
             server.resume()
+            await client.__aexit__(None, None, None)
 
 
-@pytest.mark.xfail(
-    reason="RedisClient.aclose() while its Pub/Sub keeper resumes the channels raises"
-    " RuntimeError('this Redis client is closed') from the keeper's catch-up",
-    raises=AssertionError,
-    strict=True,
-)
 async def test_closing_a_client_while_it_resumes_its_channels(anyio_backend: str) -> None:
     for _ in range(ATTEMPTS):
         error = await _close_while_resuming()

@@ -139,28 +139,11 @@ class Channels:
 
 
 @asynccontextmanager
-async def closing_anyway(client: RedisClient) -> AsyncIterator[RedisClient]:
-    """``client``, open until the block ends; closed then, even if it is still catching its
-    channels up after Redis came back (its ``aclose()`` then raises RuntimeError: a known bug,
-    see tests/test_redis_bugs.py, ignored here so that these tests check the rest)."""
-    await client.__aenter__()
-    try:
-        yield client
-    finally:
-        try:
-            await client.aclose()
-        except Exception as error:
-            inner = getattr(error, "exceptions", [error])
-            if not all("Redis client is closed" in str(e) for e in inner):
-                raise
-
-
-@asynccontextmanager
 async def reading(url: str, readers: tuple[str, ...] = READERS) -> AsyncIterator[Channels]:
     """Channels on one client (timeout 1 s) with their readers waiting."""
     with loop_errors():
         async with (
-            closing_anyway(RedisClient(url, timeout=1, reconnect=FAST)) as client,
+            RedisClient(url, timeout=1, reconnect=FAST) as client,
             AsyncExitStack() as stack,
             anyio.create_task_group() as tg,
         ):

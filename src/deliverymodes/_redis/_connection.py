@@ -214,7 +214,9 @@ class RedisConnection:
                         try:
                             await self._stream.send(data)
                         except (OSError, anyio.BrokenResourceError, anyio.ClosedResourceError):
-                            await self._break(f"the connection to Redis at {url} failed")
+                            # The reader finds the end too, and closes the stream: closing it
+                            # here as the end arrives trips anyio's Unix sockets on asyncio.
+                            self._fail(f"the connection to Redis at {url} failed")
                             return
                     if sent.cancelled_caught:
                         await self._break(f"Redis at {url} took no data for {self.timeout} s")
