@@ -77,10 +77,10 @@ async def test_two_handles_share_offsets_and_messages(redis_url: str, model: str
     key = new_key()
     async with make(model, redis_url, key) as here, make(model, redis_url, key) as there:
         async with there.subscribe() as subscriber:
-            published = []
+            published: list[Any] = []
             async with anyio.create_task_group() as group:
                 for handle in (here, there) * 10:
-                    group.start_soon(lambda h=handle: _append(published, h))
+                    group.start_soon(_append, published, handle)
             assert sorted(m.offset for m in published) == list(range(20))
             got = await take(subscriber, 20)
         by_offset = {m.offset: m.payload for m in published}
