@@ -140,7 +140,8 @@ async def test_the_waiting_polls_outlive_a_redis_restart_on_two_connections(
             async with anyio.create_task_group() as tg:
                 await _wait_all(channel, results, tg)
                 server.kill()
-                await wait_until(lambda: client.connections == 0)
+                # The Pub/Sub link notices at once; the command connection when next used.
+                await wait_until(lambda: client.connections <= 1)
                 server.start()
                 # Pub/Sub is back, and the catch-up read after it opened the command connection
                 await wait_until(lambda: client.connections == 2)

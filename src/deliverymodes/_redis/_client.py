@@ -83,7 +83,9 @@ class RedisClient:
 
     @property
     def connections(self) -> int:
-        """Connections to Redis this client holds open now (0, 1 or 2)."""
+        """Connections to Redis this client holds open now (0, 1 or 2). The Pub/Sub link is
+        watched all the time; a command connection that Redis dropped counts until the next
+        command finds out (and opens another)."""
         return sum(1 for c in (self._commands, self._pubsub) if c is not None and not c.broken)
 
     async def __aenter__(self) -> Self:
@@ -127,35 +129,47 @@ class RedisClient:
 
     # -- commands --------------------------------------------------------------------------------
 
-    async def execute(self, *arguments: str | bytes | int | float) -> Any:
+    async def execute(self, *arguments: str | bytes | int | float, shield: bool = False) -> Any:
         """Run one Redis command and return its reply (bytes, int, list or None).
 
         ``RedisError`` for an error reply; ``ConnectionLost`` if Redis cannot be reached or
-        does not answer within the timeout.
+        does not answer within the timeout. With ``shield``, a cancellation does not interrupt
+        it (a command whose effect must be known once it is sent).
         """
         connection = self._commands
         if connection is None or connection.broken:
             connection = await self._connect()
-        return await connection.execute(*arguments)
+        return await connection.execute(*arguments, shield=shield)
 
     async def _connect(self) -> RedisConnection:
         async with self._connecting:
             connection = self._commands
             if connection is None or connection.broken:
+                if connection is not None:
+                    await connection.aclose()  # its stream, if nothing closed it yet
                 connection = await RedisConnection.open(self.address, self.timeout, self._group())
                 self._commands = connection
             return connection
 
     async def run_script(
-        self, script: Script, keys: tuple[str, ...], arguments: tuple[str | bytes | int, ...]
+        self,
+        script: Script,
+        keys: tuple[str, ...],
+        arguments: tuple[str | bytes | int, ...],
+        *,
+        shield: bool = False,
     ) -> Any:
         """Run ``script`` by its SHA-1, loading it first if Redis does not know it."""
         try:
-            return await self.execute("EVALSHA", script.sha, len(keys), *keys, *arguments)
+            return await self.execute(
+                "EVALSHA", script.sha, len(keys), *keys, *arguments, shield=shield
+            )
         except RedisError as error:
             if not str(error).startswith("NOSCRIPT"):
                 raise
-        return await self.execute("EVAL", script.source, len(keys), *keys, *arguments)
+        return await self.execute(
+            "EVAL", script.source, len(keys), *keys, *arguments, shield=shield
+        )
 
     # -- Pub/Sub ---------------------------------------------------------------------------------
 

@@ -2,9 +2,11 @@
 
 Commands from any number of tasks are pipelined: each is queued and written with whatever else
 is queued by then (one write, one round trip for all of them), and replies are matched to
-commands in order by the connection's reader task. A connection that fails or times out is
-broken for good: every command waiting on it raises ``ConnectionLost``, and its owner opens
-another.
+commands in order. On a command connection the tasks waiting for replies read them themselves:
+one at a time reads, hands each reply to its command, and passes the reading on when its own
+has come (no task of its own, and no hop through one per reply). A Pub/Sub connection has a
+reader task. A connection that fails or times out is broken for good: every command waiting on
+it raises ``ConnectionLost``, and its owner opens another.
 """
 
 from __future__ import annotations
@@ -93,13 +95,21 @@ def parse_redis_url(url: object) -> RedisAddress:
 
 
 class _Reply:
-    """A command's place in the queue of replies: set once its reply arrives."""
+    """A command's place in the queue of replies."""
 
-    __slots__ = ("event", "value")
+    __slots__ = ("abandoned", "done", "event", "value")
 
     def __init__(self) -> None:
-        self.event = anyio.Event()
+        self.done = False
+        self.abandoned = False  # its caller is gone: the reply is read and thrown away
+        self.event: anyio.Event | None = None  # what its caller waits on, if it waits
         self.value: Any = None
+
+    def settle(self, value: Any) -> None:
+        self.value = value
+        self.done = True
+        if self.event is not None:
+            self.event.set()
 
 
 PushHandler = Callable[[bytes, bytes], Awaitable[None]]
@@ -121,6 +131,7 @@ class RedisConnection:
         self._pending: deque[_Reply] = deque()
         self._outgoing: list[bytes] = []
         self._flushing = False
+        self._reading = False  # a task is reading replies
         self._error: ConnectionLost | None = None
         self._closed = anyio.Event()
 
@@ -152,7 +163,9 @@ class RedisConnection:
             reason = "timed out" if isinstance(error, TimeoutError) else str(error)
             raise ConnectionLost(f"cannot connect to Redis at {address.url}: {reason}") from None
         connection = cls(stream, address, timeout)
-        task_group.start_soon(connection.run, on_push)
+        if on_push is not None:
+            connection._reading = True  # for good: the reader task reads every reply
+            task_group.start_soon(connection.run, on_push)
         try:
             if address.password is not None:
                 login = [address.password]
@@ -171,22 +184,34 @@ class RedisConnection:
         """The connection failed or was closed: it takes no more commands."""
         return self._error is not None
 
-    async def execute(self, *arguments: str | bytes | int | float) -> Any:
+    async def execute(self, *arguments: str | bytes | int | float, shield: bool = False) -> Any:
         """Send one command and return its reply (bytes, int, list, None).
 
         ``RedisError`` for an error reply; ``ConnectionLost`` if the connection fails or the
         reply takes longer than the timeout (the connection is then broken). Cancelled while it
-        waits, the reply is read and thrown away when it comes.
+        waits, the reply is read and thrown away when it comes; with ``shield``, it is not
+        cancelled (within the timeout).
         """
         if self._error is not None:
             raise self._error
         reply = _Reply()
         self._pending.append(reply)
         self._outgoing.append(hiredis.pack_command(arguments))  # type: ignore[arg-type]
-        if not self._flushing:
-            await self._flush()
-        with anyio.move_on_after(self.timeout) as waited:
-            await reply.event.wait()
+        deadline = anyio.current_time() + self.timeout
+        try:
+            with anyio.CancelScope(shield=shield, deadline=deadline) as waited:
+                if not self._flushing:
+                    await self._flush(deadline)
+                while not reply.done:
+                    if self._reading:  # another task reads: it hands over the reply, or the reading
+                        reply.event = event = anyio.Event()
+                        await event.wait()
+                    else:
+                        await self._read_until(reply)
+        finally:
+            if not reply.done:
+                reply.abandoned = True
+                self._hand_over()
         if waited.cancelled_caught:
             await self._break(f"no reply from Redis at {self.address.url} within {self.timeout} s")
         value = reply.value
@@ -198,30 +223,59 @@ class RedisConnection:
             raise RedisError(str(value))
         return value
 
-    async def _flush(self) -> None:
-        """Write everything queued, and what is queued meanwhile, in as few writes as it takes.
+    async def _flush(self, deadline: float) -> None:
+        """Write everything queued, and what is queued meanwhile, in as few writes as it takes,
+        by ``deadline``.
 
         Shielded: a write cut in the middle would leave half a command on the connection.
         """
         self._flushing = True
         url = self.address.url
         try:
-            with anyio.CancelScope(shield=True):
+            with anyio.CancelScope(shield=True, deadline=deadline) as sent:
                 while self._outgoing and self._error is None:
                     data = b"".join(self._outgoing)
                     self._outgoing.clear()
-                    with anyio.move_on_after(self.timeout) as sent:
-                        try:
-                            await self._stream.send(data)
-                        except (OSError, anyio.BrokenResourceError, anyio.ClosedResourceError):
-                            # The reader finds the end too, and closes the stream: closing it
-                            # here as the end arrives trips anyio's Unix sockets on asyncio.
-                            self._fail(f"the connection to Redis at {url} failed")
-                            return
-                    if sent.cancelled_caught:
-                        await self._break(f"Redis at {url} took no data for {self.timeout} s")
+                    try:
+                        await self._stream.send(data)
+                    except (OSError, anyio.BrokenResourceError, anyio.ClosedResourceError):
+                        # The reader finds the end too, and closes the stream: closing it here
+                        # as the end arrives trips anyio's Unix sockets on asyncio.
+                        self._fail(f"the connection to Redis at {url} failed")
+                        return
+            if sent.cancelled_caught:
+                await self._break(f"Redis at {url} took no data for {self.timeout} s")
         finally:
             self._flushing = False
+
+    async def _read_until(self, reply: _Reply) -> None:
+        """Read replies, settling each command's, until ``reply``'s has come."""
+        self._reading = True
+        reader = self._reader
+        pending = self._pending
+        try:
+            while not reply.done:
+                data = await self._stream.receive(_READ_SIZE)
+                reader.feed(data)
+                while (value := reader.gets()) is not False:
+                    if pending:
+                        pending.popleft().settle(value)
+        except (OSError, anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError):
+            await self._break(f"the connection to Redis at {self.address.url} was closed")
+        except hiredis.ProtocolError as error:
+            await self._break(f"Redis at {self.address.url} sent bytes that are not RESP: {error}")
+        finally:
+            self._reading = False
+            self._hand_over()
+
+    def _hand_over(self) -> None:
+        """Nobody reads now: wake the oldest command still waiting, to read."""
+        if self._reading:
+            return
+        for waiting in self._pending:
+            if not waiting.done and not waiting.abandoned and waiting.event is not None:
+                waiting.event.set()
+                return
 
     async def run(self, on_push: PushHandler | None = None) -> None:
         """Read replies until the connection ends; then every command waiting fails."""
@@ -247,9 +301,7 @@ class RedisConnection:
                 if on_push is not None and type(reply) is list and reply[0] == _MESSAGE:
                     await on_push(reply[1], reply[2])
                 elif pending:
-                    waiting = pending.popleft()
-                    waiting.value = reply
-                    waiting.event.set()
+                    pending.popleft().settle(reply)
 
     def _fail(self, reason: str) -> None:
         """Break the connection: commands waiting (and later ones) raise ConnectionLost."""
@@ -257,9 +309,7 @@ class RedisConnection:
             self._error = ConnectionLost(reason)
             _log.debug("Redis connection broken: %s", reason)
         while self._pending:
-            waiting = self._pending.popleft()
-            waiting.value = self._error
-            waiting.event.set()
+            self._pending.popleft().settle(self._error)
         self._outgoing.clear()
 
     async def _break(self, reason: str) -> None:

@@ -52,12 +52,17 @@ def decode_entries(entries: list[Any], codec: Codec[T]) -> list[Message[T]]:
 
 
 async def run_channel_script(
-    client: RedisClient, script: Script, keys: tuple[str, str], arguments: tuple[Any, ...]
+    client: RedisClient,
+    script: Script,
+    keys: tuple[str, str],
+    arguments: tuple[Any, ...],
+    *,
+    shield: bool = False,
 ) -> Any:
     """Run one of a channel's scripts; a key of the wrong Redis type is a ``RedisError`` that
     says which key holds what."""
     try:
-        return await client.run_script(script, keys, arguments)
+        return await client.run_script(script, keys, arguments, shield=shield)
     except RedisError as error:
         if not str(error).startswith("WRONGTYPE"):
             raise
@@ -128,31 +133,48 @@ class Follower(Generic[T]):
     # -- the listener ----------------------------------------------------------------------------
 
     async def notified(self, data: bytes) -> None:
-        """A notification ``<epoch> <offset> <size> <time>\\n<payload>``."""
-        async with self._lock:
-            sink = self._sink
-            try:
-                header, _, payload = data.partition(b"\n")
-                epoch, offset, size, published_at = header.split(b" ")
-                offset_number = int(offset)
-                if int(epoch) != sink.epoch or offset_number > sink.head:
-                    await self._catch_up()
-                elif offset_number == sink.head:
-                    message = make_message(
-                        offset_number, self._codec.decode(payload), int(size), float(published_at)
-                    )
-                    await sink.received(message)
-            except (ConnectionLost, RedisError) as error:
-                self.live = False
-                _log.warning("channel %r could not read a gap from Redis: %s", self.keys[0], error)
-            except ValueError as error:
-                _log.warning(
-                    "channel %r got a notification it cannot read: %s", self.keys[0], error
-                )
+        """A notification: for each message, ``<epoch> <offset> <size> <time> <length>``, a
+        newline and the payload's ``length`` bytes."""
+        lock = self._lock
+        try:  # no checkpoint when the lock is free: the messages of one read stay together
+            lock.acquire_nowait()
+        except anyio.WouldBlock:
+            await lock.acquire()
+        try:
+            await self._take(data)
+        except (ConnectionLost, RedisError) as error:
+            self.live = False
+            _log.warning("channel %r could not read a gap from Redis: %s", self.keys[0], error)
+        except (ValueError, IndexError) as error:
+            _log.warning("channel %r got a notification it cannot read: %s", self.keys[0], error)
+        finally:
+            lock.release()
+
+    async def _take(self, data: bytes) -> None:
+        sink = self._sink
+        decode = self._codec.decode
+        position, end = 0, len(data)
+        while position < end:
+            newline = data.index(b"\n", position)
+            epoch, offset, size, published_at, length = data[position:newline].split(b" ")
+            start = newline + 1
+            position = start + int(length)
+            number = int(offset)
+            if int(epoch) != sink.epoch or number > sink.head:
+                await self._catch_up()  # it reads the rest of this notification too
+                return
+            if number == sink.head:
+                payload = decode(data[start:position])
+                await sink.received(make_message(number, payload, int(size), float(published_at)))
 
     async def resumed(self) -> None:
         try:
-            await self.catch_up()
+            try:
+                await self.catch_up()
+            except ConnectionLost:
+                # After Redis came back, the command connection may be the dead one of before,
+                # which nothing had read since: the next attempt opens another.
+                await self.catch_up()
         except (ConnectionLost, RedisError) as error:
             _log.warning("channel %r could not catch up with Redis: %s", self.keys[0], error)
         else:

@@ -52,6 +52,18 @@ def _check_codec(codec: object) -> Codec[Any]:
     return codec  # type: ignore[return-value]
 
 
+class _Batch:
+    """Publishes that go to Redis in one round trip."""
+
+    __slots__ = ("data", "error", "messages", "settled")
+
+    def __init__(self) -> None:
+        self.messages: list[Message[Any]] = []  # offsets filled in once Redis assigned them
+        self.data: list[bytes] = []
+        self.settled = False
+        self.error: Exception | None = None
+
+
 class Link(Generic[T]):
     """A channel's way to Redis: ``redis`` is a URL (the link opens a client of its own) or an
     open :class:`RedisClient` shared with other channels."""
@@ -86,6 +98,8 @@ class Link(Generic[T]):
         self._owner = owner
         self.opened = False
         self._closed = False
+        self._forming: _Batch | None = None  # publishes waiting for the next round trip
+        self._sending: anyio.Event | None = None  # set when the round trip under way is over
 
     def check_open(self) -> None:
         if not self.opened:
@@ -125,19 +139,54 @@ class Link(Generic[T]):
             await self.client.__aexit__(None, None, None)
 
     async def publish(self, payload: T, size: int) -> Message[T]:
-        """Append ``payload`` in Redis (one script, one round trip) and return its message."""
+        """Append ``payload`` in Redis and return its message.
+
+        Publishes made while one is on its way go together in the next round trip: one script
+        run appends them all, in the order they were made, and announces them in one
+        notification. Once handed over, a publish is made even if its caller is cancelled.
+        """
         self.check_open()
         data = self.codec.encode(payload)
-        now = time.time()
-        epoch, offset = await run_channel_script(
-            self.client,
-            PUBLISH,
-            self.keys,
-            (data, size, str(new_epoch()), repr(now), *self._retention),
-        )
-        message = make_message(offset, payload, size, now)
-        self.sink.published_here(int(epoch), message)
-        return message
+        batch = self._forming
+        if batch is None:
+            batch = self._forming = _Batch()
+        index = len(batch.messages)
+        batch.messages.append(make_message(0, payload, size, time.time()))
+        batch.data.append(data)
+        while not batch.settled:
+            sending = self._sending
+            if sending is None:
+                await self._send_forming()
+            else:
+                await sending.wait()
+        if batch.error is not None:
+            raise batch.error
+        return batch.messages[index]
+
+    async def _send_forming(self) -> None:
+        """Send the batch being formed (shielded: once sent, it is published either way)."""
+        batch, self._forming = self._forming, None
+        assert batch is not None
+        self._sending = sending = anyio.Event()
+        arguments: list[bytes | str | int] = [str(new_epoch()), repr(time.time()), *self._retention]
+        for message, data in zip(batch.messages, batch.data, strict=True):
+            arguments += (data, message.size, repr(message.published_at))
+        try:
+            epoch, first = await run_channel_script(
+                self.client, PUBLISH, self.keys, tuple(arguments), shield=True
+            )
+            batch.messages = [
+                make_message(first + index, m.payload, m.size, m.published_at)
+                for index, m in enumerate(batch.messages)
+            ]
+            for message in batch.messages:
+                self.sink.published_here(int(epoch), message)
+        except Exception as error:  # every publish of the batch raises it
+            batch.error = error
+        finally:
+            batch.settled = True
+            self._sending = None
+            sending.set()
 
 
 class Opened:

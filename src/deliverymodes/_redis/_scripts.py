@@ -70,19 +70,57 @@ local function trim()
 end
 """
 
-#: Publish one message. ARGV: 1 payload, 2 size, 3 the epoch of a new life, 4 now (the publish
-#: time), 5-7 retention. Returns {epoch, offset}.
+#: Publish a batch of messages, in order. ARGV: 1 the epoch of a new life, 2 now, 3-5 retention,
+#: then three per message: its payload, its size and its publish time. Returns {epoch, the first
+#: message's offset}. The notification carries every message of the batch, each as
+#: ``<epoch> <offset> <size> <time> <length>``, a newline, and the payload's ``length`` bytes.
 PUBLISH = Script(
-    _COMMON
-    + """
-local offset = string.format('%d', head)
-redis.call('XADD', stream, offset .. '-1', 'p', ARGV[1], 's', ARGV[2], 't', ARGV[4])
-bytes = bytes + tonumber(ARGV[2])
-trim()
-redis.call('HSET', meta, 'head', head + 1, 'bytes', bytes)
-local header = epoch .. ' ' .. offset .. ' ' .. ARGV[2] .. ' ' .. ARGV[4]
-redis.call('PUBLISH', stream, header .. '\\n' .. ARGV[1])
-return {epoch, head}
+    """
+local stream, meta = KEYS[1], KEYS[2]
+local fields = redis.call('HMGET', meta, 'epoch', 'head', 'bytes')
+local epoch, head, bytes = fields[1], tonumber(fields[2]), tonumber(fields[3]) or 0
+if not epoch or not head then
+  local kind = redis.call('TYPE', stream)['ok']
+  if kind == 'stream' then
+    redis.call('DEL', stream)
+  elseif kind ~= 'none' then
+    return redis.error_reply('WRONGTYPE key ' .. stream .. ' holds a ' .. kind .. ', not a stream')
+  end
+  epoch, head, bytes = ARGV[1], 0, 0
+  redis.call('HSET', meta, 'epoch', epoch)
+end
+local max_messages, max_bytes, max_age = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local notes = {}
+for i = 6, #ARGV, 3 do
+  local payload, size, time = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  local offset = string.format('%d', head)
+  if max_messages and not max_bytes and not max_age then
+    redis.call('XADD', stream, 'MAXLEN', max_messages, offset .. '-1',
+      'p', payload, 's', size, 't', time)
+  else
+    redis.call('XADD', stream, offset .. '-1', 'p', payload, 's', size, 't', time)
+    bytes = bytes + tonumber(size)
+  end
+  notes[#notes + 1] = epoch .. ' ' .. offset .. ' ' .. size .. ' ' .. time .. ' ' .. #payload
+    .. '\\n' .. payload
+  head = head + 1
+end
+if max_bytes or max_age then
+  local now = tonumber(ARGV[2])
+  local length = redis.call('XLEN', stream)
+  while length > 0 do
+    local over = (max_messages and length > max_messages) or (max_bytes and bytes > max_bytes)
+    local oldest = redis.call('XRANGE', stream, '-', '+', 'COUNT', 1)[1]
+    if not over and max_age then over = tonumber(oldest[2][6]) < now - max_age end
+    if not over then break end
+    redis.call('XDEL', stream, oldest[1])
+    bytes = bytes - tonumber(oldest[2][4])
+    length = length - 1
+  end
+end
+redis.call('HSET', meta, 'head', head, 'bytes', bytes)
+redis.call('PUBLISH', stream, table.concat(notes))
+return {epoch, head - #notes}
 """
 )
 
