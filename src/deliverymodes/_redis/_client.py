@@ -72,7 +72,7 @@ class RedisClient:
         self._pubsub: RedisConnection | None = None
         self._pubsub_up: anyio.Event | None = None  # set while the Pub/Sub link is up
         self._keeping_pubsub = False
-        self._listeners: dict[bytes, Listener] = {}
+        self._listeners: dict[bytes, list[Listener]] = {}  # by Pub/Sub channel
         self._pubsub_error: Exception | None = None  # why the Pub/Sub link last failed
         self._closed = False
 
@@ -176,10 +176,8 @@ class RedisClient:
     async def listen(self, channel: bytes, listener: Listener) -> None:
         """Subscribe ``listener`` to the Pub/Sub ``channel``; returns once it is subscribed and
         has caught up, or raises ``ConnectionLost`` if that takes longer than the timeout."""
-        if channel in self._listeners:
-            raise ValueError(f"{channel!r} already has a listener in this client")
         group = self._group()
-        self._listeners[channel] = listener
+        self._listeners.setdefault(channel, []).append(listener)
         if not self._keeping_pubsub:
             self._keeping_pubsub = True
             self._pubsub_up = anyio.Event()
@@ -200,18 +198,28 @@ class RedisClient:
                         return
                     await anyio.lowlevel.checkpoint()
         except TimeoutError:
-            self._listeners.pop(channel, None)
+            self._forget(channel, listener)
             why = f" ({self._pubsub_error})" if self._pubsub_error else ""
             raise ConnectionLost(
                 f"cannot subscribe to Redis at {self.url} within {self.timeout} s{why}"
             ) from None
         except BaseException:
-            self._listeners.pop(channel, None)
+            self._forget(channel, listener)
             raise
 
-    async def unlisten(self, channel: bytes) -> None:
-        """Stop telling the channel's listener (it is unsubscribed if the link is up)."""
-        if self._listeners.pop(channel, None) is None:
+    def _forget(self, channel: bytes, listener: Listener) -> bool:
+        """Take ``listener`` off ``channel``; True if that was the channel's last one."""
+        listeners = self._listeners.get(channel, [])
+        if listener in listeners:
+            listeners.remove(listener)
+        if listeners:
+            return False
+        self._listeners.pop(channel, None)
+        return True
+
+    async def unlisten(self, channel: bytes, listener: Listener) -> None:
+        """Stop telling ``listener``; the channel is unsubscribed once it has no listener."""
+        if not self._forget(channel, listener):
             return
         pubsub = self._pubsub
         if pubsub is not None and not pubsub.broken:
@@ -219,8 +227,7 @@ class RedisClient:
                 await pubsub.execute("UNSUBSCRIBE", channel)
 
     async def _notify(self, channel: bytes, data: bytes) -> None:
-        listener = self._listeners.get(channel)
-        if listener is not None:
+        for listener in self._listeners.get(channel, ()):
             await listener.notified(data)
 
     async def _keep_pubsub(self) -> None:
@@ -244,16 +251,21 @@ class RedisClient:
                 await anyio.sleep(pause)
                 continue
             if pauses is not None:
-                _log.info("Redis Pub/Sub at %s is back", self.url)
+                _log.info("Redis Pub/Sub connection to %s is back", self.url)
             pauses = None
             self._pubsub_error = None
             assert self._pubsub_up is not None
             self._pubsub_up.set()
-            for _, listener in listening:
-                await listener.resumed()
+            for _, listeners in listening:
+                for listener in list(listeners):
+                    await listener.resumed()
             await connection.wait_broken()
             self._pubsub = None
             self._pubsub_up = anyio.Event()
-            for listener in list(self._listeners.values()):
-                listener.interrupted()
-            _log.info("Redis Pub/Sub connection to %s dropped", self.url)
+            for listeners in list(self._listeners.values()):
+                for listener in listeners:
+                    listener.interrupted()
+            pauses = self.reconnect.delays(rng)
+            pause = next(pauses, self.reconnect.max_delay)
+            _log.info("Redis Pub/Sub connection to %s dropped; again in %.2f s", self.url, pause)
+            await anyio.sleep(pause)

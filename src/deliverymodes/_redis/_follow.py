@@ -128,7 +128,7 @@ class Follower(Generic[T]):
 
     async def stop(self) -> None:
         self.live = False
-        await self.client.unlisten(self.keys[0].encode())
+        await self.client.unlisten(self.keys[0].encode(), self)
 
     # -- the listener ----------------------------------------------------------------------------
 
@@ -164,7 +164,13 @@ class Follower(Generic[T]):
                 await self._catch_up()  # it reads the rest of this notification too
                 return
             if number == sink.head:
-                payload = decode(data[start:position])
+                try:
+                    payload = decode(data[start:position])
+                except ValueError as error:
+                    _log.warning("channel %r: message %d does not decode, skipped: %s",
+                                 self.keys[0], number, error)  # fmt: skip
+                    sink.skipped(number + 1)
+                    continue
                 await sink.received(make_message(number, payload, int(size), float(published_at)))
 
     async def resumed(self) -> None:
@@ -222,6 +228,8 @@ class Follower(Generic[T]):
                 if message.offset > sink.head:
                     sink.skipped(message.offset)  # entries before it did not decode
                 await sink.received(message)
+            if entries and sink.head <= (last := _offset_of(entries[-1])):
+                sink.skipped(last + 1)  # the last entries did not decode
             if len(entries) < _CHUNK or sink.head >= head:
                 return
 
@@ -229,14 +237,27 @@ class Follower(Generic[T]):
         try:
             return decode_entries(entries, self._codec)
         except (ValueError, IndexError, TypeError):
-            # One entry does not decode (written by something else): take them one by one and
-            # let the sink see the bad ones as a gap.
-            messages = []
+            # Entries that do not decode (written by something else) are a gap for the sink:
+            # counted as missed, logged once per read, never read again.
+            messages: list[Message[T]] = []
+            bad = []
             for entry in entries:
                 try:
                     messages.extend(decode_entries([entry], self._codec))
                 except (ValueError, IndexError, TypeError) as error:
-                    _log.warning(
-                        "channel %r: stream entry %r unreadable: %s", self.keys[0], entry[0], error
-                    )
+                    bad.append((entry[0], error))
+            _log.warning(
+                "channel %r: %d stream entries do not decode, skipped (the first: %r, %s)",
+                self.keys[0],
+                len(bad),
+                *bad[0],
+            )
             return messages
+
+
+def _offset_of(entry: list[Any]) -> int:
+    """The offset of a stream entry (its id is ``<offset>-1``); -1 if it is not one of ours."""
+    try:
+        return int(entry[0].split(b"-")[0])
+    except (ValueError, IndexError, TypeError, AttributeError):
+        return -1

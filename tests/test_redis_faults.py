@@ -1,0 +1,176 @@
+"""Faults around Redis channels: wrong keys, URLs and use, undecodable entries, a dropped Pub/Sub
+link, random cancellation and a missing extra. Each is a clear error or a counted loss, never a
+hang, a crash or a silent gap."""
+
+from __future__ import annotations
+
+import random
+import subprocess
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import anyio
+import pytest
+
+from deliverymodes import EARLIEST, BytesCodec, ConnectionLost, Reconnect, Retention
+from deliverymodes.redis import (
+    RedisClient,
+    RedisError,
+    RedisLongPollChannel,
+    RedisPollChannel,
+    RedisPushChannel,
+)
+from tests.redis_helpers import new_key, settled, take
+from tests.redis_server import private_redis, require_redis_server
+
+require_redis_server()
+
+
+@pytest.fixture(scope="module")
+def redis_url() -> Iterator[str]:
+    with private_redis() as url:
+        yield url
+
+
+@pytest.mark.parametrize("suffix", ["", ":meta"])
+async def test_a_key_of_another_type_is_a_clear_error(redis_url: str, suffix: str) -> None:
+    key = new_key()
+    async with RedisClient(redis_url) as client:
+        await client.execute("SET", key + suffix, "not ours")
+        with anyio.fail_after(10), pytest.raises(RedisError, match=repr(key + suffix)):
+            async with RedisPollChannel[object](client, key):
+                pass
+        assert await client.execute("GET", key + suffix) == b"not ours"  # left as it was
+
+
+def test_wrong_arguments_name_themselves() -> None:
+    with pytest.raises(TypeError, match="redis must be"):
+        RedisPollChannel(42, "key")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="key must be a str"):
+        RedisPushChannel("redis://localhost", b"key")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="key must not be empty"):
+        RedisLongPollChannel("redis://localhost", "")
+    with pytest.raises(ValueError, match="must start with redis://"):
+        RedisPollChannel("http://localhost", "key")
+    with pytest.raises(TypeError, match="codec must have"):
+        RedisPollChannel("redis://localhost", "key", codec=object())  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="timeout must be > 0"):
+        RedisClient("redis://localhost", timeout=0)
+
+
+async def test_a_channel_not_entered_says_how_to_open_it(redis_url: str) -> None:
+    channel = RedisPollChannel[int](redis_url, new_key())
+    with pytest.raises(RuntimeError, match="use `async with channel` first"):
+        await channel.publish(1)
+    with pytest.raises(RuntimeError, match="use `async with channel` first"):
+        channel.subscribe()
+
+
+async def test_an_unreachable_server_fails_at_once_saying_why() -> None:
+    with anyio.fail_after(10), pytest.raises(ConnectionLost, match="No such file"):
+        async with RedisPollChannel[int]("unix:///nonexistent/redis.sock", "k", timeout=5):
+            pass
+
+
+async def test_entries_that_do_not_decode_are_skipped_and_counted(redis_url: str) -> None:
+    key = new_key()
+    async with RedisClient(redis_url) as client:
+        async with (
+            RedisPushChannel[object](client, key) as push,
+            RedisLongPollChannel[object](client, key + "-log") as log,
+            RedisPushChannel[bytes](client, key, codec=BytesCodec()) as raw_push,
+            RedisLongPollChannel[bytes](client, key + "-log", codec=BytesCodec()) as raw_log,
+        ):
+            async with push.subscribe() as subscriber:
+                await push.publish({"n": 0})
+                await raw_push.publish(b"\xff not JSON")
+                await push.publish({"n": 2})
+                assert await take(subscriber, 2) == [{"n": 0}, {"n": 2}]
+                assert subscriber.statistics().missed == 1
+            await log.publish(0)
+            await raw_log.publish(b"{broken")
+            await log.publish(2)
+            await settled(lambda: log.head == 3)
+            batch = await log.poll(0, max_wait=0)
+            assert [m.payload for m in batch.messages] == [2]  # the view went on past the gap
+            assert batch.missed == 2
+
+
+async def test_a_dropped_pubsub_link_is_recovered_from_the_stream(redis_url: str) -> None:
+    key = new_key()
+    slow = Reconnect(initial_delay=0.5, max_delay=0.5, jitter=0)
+    async with (
+        RedisClient(redis_url, reconnect=slow) as here,
+        RedisClient(redis_url) as there,
+        RedisPushChannel[int](here, key) as channel,
+        RedisPushChannel[int](there, key) as publisher,
+        channel.subscribe() as subscriber,
+    ):
+        await publisher.publish(0)
+        assert await take(subscriber, 1) == [0]
+        await there.execute("CLIENT", "KILL", "TYPE", "pubsub")  # both processes' links drop
+        for number in range(1, 21):
+            await publisher.publish(number)  # while this one is away
+        assert await take(subscriber, 20) == list(range(1, 21))
+        statistics = subscriber.statistics()
+        assert (statistics.missed, statistics.delivered) == (0, 21)
+
+
+async def test_what_the_stream_no_longer_holds_is_counted_as_missed(redis_url: str) -> None:
+    key = new_key()
+    slow = Reconnect(initial_delay=0.5, max_delay=0.5, jitter=0)
+    keep = Retention(max_messages=3)
+    async with (
+        RedisClient(redis_url, reconnect=slow) as here,
+        RedisClient(redis_url) as there,
+        RedisPushChannel[int](here, key, retention=keep) as channel,
+        RedisPushChannel[int](there, key, retention=keep) as publisher,
+        channel.subscribe() as subscriber,
+    ):
+        await there.execute("CLIENT", "KILL", "TYPE", "pubsub")
+        for number in range(10):
+            await publisher.publish(number)
+        assert await take(subscriber, 3) == [7, 8, 9]
+        assert subscriber.statistics().missed == 7
+        await publisher.publish(10)
+        assert await take(subscriber, 1) == [10]
+        assert channel.statistics().missed == 7
+
+
+async def test_random_cancellation_of_publishes_loses_and_repeats_nothing(
+    redis_url: str,
+) -> None:
+    key = new_key()
+    rng = random.Random(7)
+    returned: list[Any] = []
+
+    async def publish(channel: RedisPollChannel[int], number: int) -> None:
+        with anyio.move_on_after(rng.random() * 0.003):
+            returned.append(await channel.publish(number))
+
+    async with RedisPollChannel[int](redis_url, key) as channel:
+        with anyio.fail_after(30):
+            async with anyio.create_task_group() as group:
+                for number in range(300):
+                    group.start_soon(publish, channel, number)
+            entries = await channel.client.execute("XRANGE", key, "-", "+")
+            batch = await channel.poll(EARLIEST, max_messages=None)
+        offsets = [m.offset for m in batch.messages]
+        assert offsets == list(range(len(entries)))  # contiguous, no duplicate
+        assert len({m.payload for m in batch.messages}) == len(offsets)
+        by_offset = {m.offset: m.payload for m in batch.messages}
+        assert all(by_offset[m.offset] == m.payload for m in returned)  # what callers were told
+        assert len(returned) <= len(offsets)
+
+
+def test_without_the_extra_the_import_says_which_extra_to_install() -> None:
+    code = (
+        "import sys; sys.modules['hiredis'] = None\n"
+        "try:\n    import deliverymodes.redis\n"
+        "except ImportError as error:\n    print(error)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert 'pip install "deliverymodes[redis]"' in result.stdout
