@@ -141,6 +141,14 @@ class RedisClient:
             connection = await self._connect()
         return await connection.execute(*arguments, shield=shield)
 
+    async def execute_many(self, *commands: tuple[str | bytes | int | float, ...]) -> list[Any]:
+        """Run ``commands`` in one round trip; their replies in order, an error reply as a
+        ``hiredis.ReplyError`` in its place. Sent as ``MULTI`` … ``EXEC``, they run at once."""
+        connection = self._commands
+        if connection is None or connection.broken:
+            connection = await self._connect()
+        return await connection.execute_many(list(commands))
+
     async def _connect(self) -> RedisConnection:
         async with self._connecting:
             connection = self._commands

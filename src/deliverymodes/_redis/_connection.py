@@ -197,6 +197,27 @@ class RedisConnection:
         reply = _Reply()
         self._pending.append(reply)
         self._outgoing.append(hiredis.pack_command(arguments))  # type: ignore[arg-type]
+        value = await self._wait_for(reply, shield)
+        if isinstance(value, hiredis.ReplyError):
+            raise RedisError(str(value))
+        return value
+
+    async def execute_many(
+        self, commands: list[tuple[str | bytes | int | float, ...]], *, shield: bool = False
+    ) -> list[Any]:
+        """Send ``commands`` in one write and return their replies, in order (an error reply
+        as a ``hiredis.ReplyError`` in its place); otherwise as :meth:`execute`."""
+        if self._error is not None:
+            raise self._error
+        replies = [_Reply() for _ in commands]
+        self._pending.extend(replies)
+        self._outgoing.extend(hiredis.pack_command(command) for command in commands)  # type: ignore[arg-type]
+        await self._wait_for(replies[-1], shield)
+        return [reply.value for reply in replies]
+
+    async def _wait_for(self, reply: _Reply, shield: bool) -> Any:
+        """Flush, then wait until ``reply`` has come (reading replies meanwhile, if nobody else
+        does); its value. ``ConnectionLost`` if it does not come."""
         deadline = anyio.current_time() + self.timeout
         try:
             with anyio.CancelScope(shield=shield, deadline=deadline) as waited:
@@ -219,8 +240,6 @@ class RedisConnection:
             # A cancellation that also stopped the reader wins over what that did to the reply.
             await anyio.lowlevel.checkpoint_if_cancelled()
             raise value
-        if isinstance(value, hiredis.ReplyError):
-            raise RedisError(str(value))
         return value
 
     async def _flush(self, deadline: float) -> None:
