@@ -99,6 +99,7 @@ class Link(Generic[T]):
         self.opened = False
         self._closed = False
         self._forming: _Batch | None = None  # publishes waiting for the next round trip
+        self._candidate = str(new_epoch())  # the epoch of a life a publish may have to begin
         self._sending: anyio.Event | None = None  # set when the round trip under way is over
 
     def check_open(self) -> None:
@@ -147,34 +148,59 @@ class Link(Generic[T]):
         """
         self.check_open()
         data = self.codec.encode(payload)
+        now = time.time()
+        if self._sending is None and self._forming is None:
+            # Nothing on its way: this one goes alone, at once.
+            self._sending = sending = anyio.Event()
+            try:
+                epoch, offset = await self._run(data, size, repr(now))
+            finally:
+                self._sending = None
+                sending.set()
+            message = make_message(offset, payload, size, now)
+            self.sink.published_here(int(epoch), message)
+            return message
         batch = self._forming
         if batch is None:
             batch = self._forming = _Batch()
         index = len(batch.messages)
-        batch.messages.append(make_message(0, payload, size, time.time()))
+        batch.messages.append(make_message(0, payload, size, now))
         batch.data.append(data)
         while not batch.settled:
-            sending = self._sending
-            if sending is None:
+            under_way = self._sending
+            if under_way is None:
                 await self._send_forming()
             else:
-                await sending.wait()
+                await under_way.wait()
         if batch.error is not None:
             raise batch.error
         return batch.messages[index]
+
+    async def _run(self, *messages: bytes | str | int) -> tuple[bytes, int]:
+        """Run the publish script for ``messages`` (payload, size, time, …): (epoch, first
+        offset). Shielded: once sent, the publish happens either way."""
+        candidate = self._candidate
+        epoch, first = await run_channel_script(
+            self.client,
+            PUBLISH,
+            self.keys,
+            (candidate, messages[-1], *self._retention, *messages),
+            shield=True,
+        )
+        if epoch == candidate.encode():
+            self._candidate = str(new_epoch())  # taken for a new life: the next one differs
+        return epoch, first
 
     async def _send_forming(self) -> None:
         """Send the batch being formed (shielded: once sent, it is published either way)."""
         batch, self._forming = self._forming, None
         assert batch is not None
         self._sending = sending = anyio.Event()
-        arguments: list[bytes | str | int] = [str(new_epoch()), repr(time.time()), *self._retention]
+        arguments: list[bytes | str | int] = []
         for message, data in zip(batch.messages, batch.data, strict=True):
             arguments += (data, message.size, repr(message.published_at))
         try:
-            epoch, first = await run_channel_script(
-                self.client, PUBLISH, self.keys, tuple(arguments), shield=True
-            )
+            epoch, first = await self._run(*arguments)
             batch.messages = [
                 make_message(first + index, m.payload, m.size, m.published_at)
                 for index, m in enumerate(batch.messages)
