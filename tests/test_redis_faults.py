@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import pytest
 
 from deliverymodes import EARLIEST, BytesCodec, ConnectionLost, Reconnect, Retention
@@ -59,12 +60,30 @@ def test_wrong_arguments_name_themselves() -> None:
         RedisClient("redis://localhost", timeout=0)
 
 
-async def test_a_channel_not_entered_says_how_to_open_it(redis_url: str) -> None:
-    channel = RedisPollChannel[int](redis_url, new_key())
+@pytest.mark.parametrize("kind", [RedisPushChannel, RedisPollChannel, RedisLongPollChannel])
+async def test_a_channel_not_entered_says_how_to_open_it(redis_url: str, kind: Any) -> None:
+    channel = kind(redis_url, new_key())
+    assert channel.epoch == 0
     with pytest.raises(RuntimeError, match="use `async with channel` first"):
         await channel.publish(1)
     with pytest.raises(RuntimeError, match="use `async with channel` first"):
         channel.subscribe()
+
+
+async def test_a_publish_cancelled_before_its_round_trip_is_not_made(redis_url: str) -> None:
+    key = new_key()
+    async with RedisPollChannel[str](redis_url, key) as channel:
+        with anyio.fail_after(10):
+            async with anyio.create_task_group() as group:
+                group.start_soon(channel.publish, "kept")
+                while channel._link._sending is None:  # until "kept" is on its way
+                    await anyio.lowlevel.checkpoint()
+                with anyio.move_on_after(0):  # waits behind it, and is cancelled there
+                    await channel.publish("withdrawn")
+            after = await channel.publish("after")
+            batch = await channel.poll(EARLIEST)
+        assert [m.payload for m in batch.messages] == ["kept", "after"]
+        assert after.offset == 1
 
 
 async def test_an_unreachable_server_fails_at_once_saying_why() -> None:

@@ -193,8 +193,7 @@ async def _measure(
                 await publish_workload(publisher, workload, payload, stop, recorder)
                 await _until_read(progress, workload)
                 publishing.cancel_scope.cancel()
-            # They have read all there is. (Closing their channel does not end the readers of a
-            # Redis poll or long-poll channel: their next poll raises RuntimeError, "is closed".)
+            # They have read all there is.
             readers.cancel_scope.cancel()
         elapsed = time.monotonic() - started
         cpu = time.process_time() - cpu_before

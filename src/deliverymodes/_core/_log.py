@@ -89,13 +89,10 @@ class RetentionLog(Generic[T]):
 
     def append(self, payload: T, size: int, now: float) -> Message[T]:
         """Append a message and evict what no longer fits; returns the message."""
-        message = make_message(self._base + len(self._messages), payload, size, now)
-        self._add(message, size, now)
-        return message
-
-    def _add(self, message: Message[T], size: int, now: float) -> None:
+        # The publish hot path of every in-memory log channel: kept in one function.
         messages = self._messages
         ends = self._ends
+        message = make_message(self._base + len(messages), payload, size, now)
         ends.append((ends[-1] if ends else self._bytes_before_base) + size)
         messages.append(message)
         retention = self.retention
@@ -106,6 +103,13 @@ class RetentionLog(Generic[T]):
                 self._start = start
                 if start >= _COMPACT_AFTER and 2 * start >= len(messages):
                     self._compact()
+        if retention.max_bytes is not None or retention.max_age is not None:
+            self._evict_beyond(now)
+        return message
+
+    def _evict_beyond(self, now: float) -> None:
+        """Evict what exceeds ``max_bytes`` or ``max_age``."""
+        retention = self.retention
         if retention.max_bytes is not None and self.retained_bytes > retention.max_bytes:
             # Keep the shortest suffix of messages whose bytes fit: the new oldest message is the
             # one after the first whose running total reaches ``limit``.
@@ -128,7 +132,13 @@ class RetentionLog(Generic[T]):
         fits (a mirror's append: the message keeps its own publish time)."""
         if message.offset != self.head:
             raise ValueError(f"message at offset {message.offset} appended at {self.head}")
-        self._add(message, message.size, now)
+        self._messages.append(message)
+        ends = self._ends
+        ends.append((ends[-1] if ends else self._bytes_before_base) + message.size)
+        max_messages = self.retention.max_messages
+        if max_messages is not None and len(self._messages) - max_messages > self._start:
+            self._evict_to(len(self._messages) - max_messages)
+        self._evict_beyond(now)
 
     def evict_expired(self, now: float) -> int:
         """Evict messages older than ``max_age`` at wall-clock time ``now``; returns how many."""

@@ -138,7 +138,9 @@ class RedisClient:
         """
         connection = self._commands
         if connection is None or connection.broken:
-            connection = await self._connect()
+            with anyio.CancelScope(shield=shield):  # connecting is bounded by the timeout
+                opened = await self._connect()
+            connection = opened
         return await connection.execute(*arguments, shield=shield)
 
     async def execute_many(self, *commands: tuple[str | bytes | int | float, ...]) -> list[Any]:

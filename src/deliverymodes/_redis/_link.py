@@ -59,7 +59,7 @@ class _Batch:
 
     def __init__(self) -> None:
         self.messages: list[Message[Any]] = []  # offsets filled in once Redis assigned them
-        self.data: list[bytes] = []
+        self.data: list[bytes | None] = []  # the encoded payloads; None: withdrawn
         self.settled = False
         self.error: Exception | None = None
 
@@ -144,7 +144,8 @@ class Link(Generic[T]):
 
         Publishes made while one is on its way go together in the next round trip: one script
         run appends them all, in the order they were made, and announces them in one
-        notification. Once handed over, a publish is made even if its caller is cancelled.
+        notification. A publish cancelled before its round trip began is not made; once it
+        began, it is made even if its caller is cancelled.
         """
         self.check_open()
         data = self.codec.encode(payload)
@@ -166,12 +167,16 @@ class Link(Generic[T]):
         index = len(batch.messages)
         batch.messages.append(make_message(0, payload, size, now))
         batch.data.append(data)
-        while not batch.settled:
-            under_way = self._sending
-            if under_way is None:
-                await self._send_forming()
-            else:
-                await under_way.wait()
+        try:
+            while not batch.settled:
+                under_way = self._sending
+                if under_way is None:
+                    await self._send_forming()
+                else:
+                    await under_way.wait()
+        finally:
+            if not batch.settled:  # cancelled before its batch was sent: it is not published
+                batch.data[index] = None
         if batch.error is not None:
             raise batch.error
         return batch.messages[index]
@@ -198,15 +203,17 @@ class Link(Generic[T]):
         self._sending = sending = anyio.Event()
         arguments: list[bytes | str | int] = []
         for message, data in zip(batch.messages, batch.data, strict=True):
-            arguments += (data, message.size, repr(message.published_at))
+            if data is not None:  # None: withdrawn by its cancelled caller
+                arguments += (data, message.size, repr(message.published_at))
         try:
-            epoch, first = await self._run(*arguments)
-            batch.messages = [
-                make_message(first + index, m.payload, m.size, m.published_at)
-                for index, m in enumerate(batch.messages)
-            ]
-            for message in batch.messages:
-                self.sink.published_here(int(epoch), message)
+            if arguments:
+                epoch, offset = await self._run(*arguments)
+                for index, (made, data) in enumerate(zip(batch.messages, batch.data, strict=True)):
+                    if data is not None:
+                        message = make_message(offset, made.payload, made.size, made.published_at)
+                        batch.messages[index] = message
+                        self.sink.published_here(int(epoch), message)
+                        offset += 1
         except Exception as error:  # every publish of the batch raises it
             batch.error = error
         finally:

@@ -20,9 +20,7 @@ from .._core import (
     UNSET,
     Batch,
     Batching,
-    LogState,
     Message,
-    Release,
     Retention,
     Start,
     Unset,
@@ -39,50 +37,11 @@ from .._protocols import Fit
 from .._wire import Codec
 from ._client import DEFAULT_REDIS_TIMEOUT, RedisClient
 from ._link import Link, Opened, fetch_again
+from ._view import View
 
 __all__ = ["RedisLongPollChannel", "RedisPollChannel"]
 
 T = TypeVar("T")
-
-
-class _View:
-    """This process's view of a channel's stream: the follower's sink for a log channel."""
-
-    def __init__(self, state: LogState[Any, _Waiter]) -> None:
-        self.state = state
-        self.epoch: int | None = None
-        self.resets = 0  # times the view was emptied (a gap, a new life): waiting polls look again
-
-    @property
-    def head(self) -> int:
-        return self.state.log.head
-
-    def restarted(self, epoch: int, first: int) -> None:
-        self.epoch = self.state.epoch = epoch
-        self._reset(first)
-
-    def skipped(self, offset: int) -> None:
-        self._reset(offset)
-
-    def _reset(self, offset: int) -> None:
-        self.state.log.restart_at(offset)
-        self.resets += 1
-        for waiter in self.state.waits.release_all(Release.MAX_WAIT):
-            waiter.wake()
-
-    async def received(self, message: Message[Any]) -> None:
-        self._append(message)
-
-    def published_here(self, epoch: int, message: Message[Any]) -> None:
-        if epoch == self.epoch and message.offset == self.state.log.head:
-            self._append(message)
-
-    def _append(self, message: Message[Any]) -> None:
-        state = self.state
-        state.log.append_at(message, time.time())
-        if state.waits.waiting:
-            for waiter in state.released():
-                waiter.wake()
 
 
 class RedisPollChannel(Opened, PollChannel[T]):
@@ -107,7 +66,7 @@ class RedisPollChannel(Opened, PollChannel[T]):
         measure_lag: bool = False,
     ) -> None:
         super().__init__(retention, sizer=sizer, epoch=1, measure_lag=measure_lag)
-        self._view = _View(self._state)
+        self._view = View(self._state)
         self._link: Link[T] = Link(
             type(self).__name__, redis, key, codec, timeout, retention, self._view,
             start_latest=False,
@@ -116,6 +75,11 @@ class RedisPollChannel(Opened, PollChannel[T]):
     @property
     def key(self) -> str:
         return self._link.key
+
+    @property
+    def epoch(self) -> int:
+        """The channel's life in Redis (0 until the channel is open)."""
+        return self._view.epoch or 0
 
     @property
     def client(self) -> RedisClient:
@@ -171,7 +135,8 @@ class RedisPollChannel(Opened, PollChannel[T]):
     ) -> PollSubscriber[T]:
         """A subscriber polling from ``start`` (see :meth:`PollChannel.subscribe`); while Redis
         is unreachable it asks again after the pauses of the client's ``reconnect``."""
-        self._link.check_open()
+        if not self.closed:
+            self._link.check_open()
         return _RedisPollSubscriber(
             self,
             self._state,
@@ -203,7 +168,7 @@ class RedisLongPollChannel(Opened, LongPollChannel[T]):
         measure_lag: bool = False,
     ) -> None:
         super().__init__(retention, batching, sizer=sizer, epoch=1, measure_lag=measure_lag)
-        self._view = _View(self._state)
+        self._view = View(self._state)
         self._link: Link[T] = Link(
             type(self).__name__, redis, key, codec, timeout, retention, self._view,
             start_latest=False,
@@ -212,6 +177,11 @@ class RedisLongPollChannel(Opened, LongPollChannel[T]):
     @property
     def key(self) -> str:
         return self._link.key
+
+    @property
+    def epoch(self) -> int:
+        """The channel's life in Redis (0 until the channel is open)."""
+        return self._view.epoch or 0
 
     @property
     def client(self) -> RedisClient:
@@ -343,7 +313,8 @@ class RedisLongPollChannel(Opened, LongPollChannel[T]):
         """A subscriber long polling from ``start`` (see :meth:`LongPollChannel.subscribe`);
         while Redis is unreachable it asks again after the pauses of the client's
         ``reconnect``."""
-        self._link.check_open()
+        if not self.closed:
+            self._link.check_open()
         batching = self._batching(
             min_messages=min_messages,
             min_bytes=min_bytes,

@@ -24,7 +24,7 @@ from .._core import (
 )
 from .._defaults import DEFAULT_BUFFER_SIZE, DEFAULT_RETENTION_MESSAGES
 from .._exceptions import ChannelClosed
-from .._push import PushChannel
+from .._push import PushChannel, PushSubscriber
 from .._wire import Codec
 from ._client import DEFAULT_REDIS_TIMEOUT, RedisClient
 from ._link import Link, Opened
@@ -122,7 +122,7 @@ class RedisPushChannel(Opened, PushChannel[T]):
 
     @property
     def epoch(self) -> int:
-        """The channel's life in Redis (known once the channel is open)."""
+        """The channel's life in Redis (0 until the channel is open)."""
         return self._fanout.epoch or 0
 
     async def aclose(self) -> None:
@@ -135,8 +135,10 @@ class RedisPushChannel(Opened, PushChannel[T]):
         """Publish to every subscriber of every process; under BLOCK, first wait until this
         process's subscribers have room."""
         size = measure(self._sizer, payload)
-        self._link.check_open()
         state = self._state
+        if state.closed:
+            raise ChannelClosed("cannot publish to a closed channel")
+        self._link.check_open()
         while state.blocked:
             room = state.room_waiter
             if room is None:
@@ -145,6 +147,15 @@ class RedisPushChannel(Opened, PushChannel[T]):
         if state.closed:
             raise ChannelClosed("cannot publish to a closed channel")
         return await self._link.publish(payload, size)
+
+    def subscribe(
+        self, *, buffer_size: int | None = None, overflow: Overflow | None = None
+    ) -> PushSubscriber[T]:
+        """A subscription receiving every message published from now on, in every process
+        (see :meth:`PushChannel.subscribe`)."""
+        if not self.closed:
+            self._link.check_open()
+        return super().subscribe(buffer_size=buffer_size, overflow=overflow)
 
     def publish_nowait(self, payload: T) -> Message[T]:
         """Always ``anyio.WouldBlock``: publishing to Redis takes a round trip."""

@@ -7,8 +7,8 @@ A channel with key ``K`` is three things in Redis:
   publish time, Unix seconds);
 - the hash ``K:meta``: ``epoch`` (the channel's life), ``head`` (the next offset) and ``bytes``
   (the sizes of the retained messages, summed);
-- the Pub/Sub channel ``K``: every publish is announced there as ``<epoch> <offset> <size>
-  <time>\\n<payload>``.
+- the Pub/Sub channel ``K``: every publish is announced there; for each message of the batch,
+  ``<epoch> <offset> <size> <time> <length>``, a newline, and the payload's ``length`` bytes.
 
 When the hash is missing (a new channel, or Redis lost its data) the next script to run starts
 a new life: a new epoch, offsets from 0, the stream emptied.
