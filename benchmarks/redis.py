@@ -20,8 +20,8 @@ bytes; redis-py sends the 100 bytes as they are).
    the library's own one-at-a-time rate on the same backend, with redis-py one at a time, and with
    redis-py driven the same way (100 tasks on one client, whose pool opens up to 100 connections).
 3. Long poll, batches of 100, end to end as a reader sees it: a publisher task writes
-   ``--messages`` messages, about 100 per round trip on both sides (redis-py: a pipeline of 100
-   XADDs per round trip; the library: 100 concurrent publishing tasks, auto-pipelined), while the
+   ``--messages`` messages, 100 per round trip on both sides (redis-py: a pipeline of 100 XADDs;
+   the library: ``publish_many`` of 100, one script run), while the
    reader reads them from the start of the stream in batches of up to 100 (redis-py: ``XREAD
    COUNT 100 BLOCK 1000 STREAMS s <last id>``, answered as soon as one message is there; the
    library: ``RedisLongPollChannel.poll(cursor, min_messages=100, max_messages=100)``). The clock
@@ -302,11 +302,19 @@ async def long_poll_reader(channel: Any, count: int) -> int:
     return received
 
 
+async def publish_in_batches(channel: Any, count: int) -> None:
+    """``count`` messages, ``BATCH`` per ``publish_many`` (one round trip each), as the
+    baseline's publisher pipelines its XADDs."""
+    for _ in range(count // BATCH):
+        await channel.publish_many([PAYLOAD] * BATCH)
+
+
 async def library_long_poll(url: str, count: int, live: bool) -> float:
-    """A publisher of 100 concurrent tasks; a reader long-polling batches of 100 on a channel
-    object and a client of its own, as in another process. For the already-published row the
-    reader opens once the publisher is done, on the clock: opening reads the stream into the
-    channel's view in this process, from which its polls are then answered."""
+    """A publisher of batches of 100 (``publish_many``); a reader long-polling batches of 100
+    on a channel object and a client of its own, as in another process. For the
+    already-published row the reader opens once the publisher is done, on the clock: opening
+    reads the stream into the channel's view in this process, from which its polls are then
+    answered."""
     key, count = fresh_key("longpoll"), count // TASKS * TASKS
     async with AsyncExitStack() as stack:
         publisher = await stack.enter_async_context(open_channel("longpoll", url, key))
@@ -314,10 +322,10 @@ async def library_long_poll(url: str, count: int, live: bool) -> float:
             reader = await stack.enter_async_context(open_channel("longpoll", url, key))
             start = time.perf_counter()
             async with anyio.create_task_group() as tg:
-                tg.start_soon(publish_concurrently, publisher, count)
+                tg.start_soon(publish_in_batches, publisher, count)
                 received = await long_poll_reader(reader, count)
         else:
-            await publish_concurrently(publisher, count)
+            await publish_in_batches(publisher, count)
             start = time.perf_counter()
             reader = await stack.enter_async_context(open_channel("longpoll", url, key))
             received = await long_poll_reader(reader, count)

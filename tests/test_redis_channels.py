@@ -255,3 +255,19 @@ async def test_long_poll_batching_defaults_come_from_the_channel(redis_url: str)
         await channel.publish(1)
         batch = await channel.poll(0)
         assert ([m.payload for m in batch.messages], batch.reason) == ([1], Release.MAX_WAIT)
+
+
+@pytest.mark.parametrize("model", MODELS)
+async def test_publish_many_is_one_batch_with_consecutive_offsets(
+    redis_url: str, model: str
+) -> None:
+    key = new_key()
+    async with make(model, redis_url, key) as channel, make(model, redis_url, key) as reader:
+        async with reader.subscribe() as subscriber:
+            await channel.publish("first")
+            messages = await channel.publish_many([f"n{n}" for n in range(50)])
+            assert [m.offset for m in messages] == list(range(1, 51))
+            assert [m.payload for m in messages] == [f"n{n}" for n in range(50)]
+            assert await channel.publish_many([]) == []
+            assert await take(subscriber, 51) == ["first", *(f"n{n}" for n in range(50))]
+        assert channel.statistics().published == 51

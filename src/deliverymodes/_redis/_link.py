@@ -161,12 +161,30 @@ class Link(Generic[T]):
             message = make_message(offset, payload, size, now)
             self.sink.published_here(int(epoch), message)
             return message
+        return (await self._in_batch([(payload, size, data, now)]))[0]
+
+    async def publish_many(self, sized: list[tuple[T, int]]) -> list[Message[T]]:
+        """Append ``(payload, size)`` pairs in Redis, in order, in one script run (with
+        whatever else is waiting for it); their messages. All or none of them, as for one."""
+        self.check_open()
+        if not sized:
+            return []
+        encode = self.codec.encode
+        now = time.time()
+        return await self._in_batch(
+            [(payload, size, encode(payload), now) for payload, size in sized]
+        )
+
+    async def _in_batch(self, entries: list[tuple[T, int, bytes, float]]) -> list[Message[T]]:
+        """Add ``entries`` to the batch being formed and wait until it was sent."""
         batch = self._forming
         if batch is None:
             batch = self._forming = _Batch()
-        index = len(batch.messages)
-        batch.messages.append(make_message(0, payload, size, now))
-        batch.data.append(data)
+        first = len(batch.messages)
+        for payload, size, data, now in entries:
+            batch.messages.append(make_message(0, payload, size, now))
+            batch.data.append(data)
+        end = len(batch.messages)
         try:
             while not batch.settled:
                 under_way = self._sending
@@ -175,11 +193,11 @@ class Link(Generic[T]):
                 else:
                     await under_way.wait()
         finally:
-            if not batch.settled:  # cancelled before its batch was sent: it is not published
-                batch.data[index] = None
+            if not batch.settled:  # cancelled before its batch was sent: they are not published
+                batch.data[first:end] = [None] * (end - first)
         if batch.error is not None:
             raise batch.error
-        return batch.messages[index]
+        return batch.messages[first:end]
 
     async def _run(self, *messages: bytes | str | int) -> tuple[bytes, int]:
         """Run the publish script for ``messages`` (payload, size, time, …): (epoch, first

@@ -10,7 +10,7 @@ published anywhere before it was asked.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
 import anyio
@@ -93,6 +93,10 @@ class RedisPollChannel(Opened, PollChannel[T]):
     async def publish(self, payload: T) -> Message[T]:
         """Append ``payload`` to the stream; ChannelClosed once this handle is closed."""
         return await _publish(self, self._link, payload)
+
+    async def publish_many(self, payloads: Iterable[T]) -> list[Message[T]]:
+        """Append ``payloads``, in order and with consecutive offsets, in one round trip."""
+        return await _publish_many(self, self._link, payloads)
 
     def publish_nowait(self, payload: T) -> Message[T]:
         """Always ``anyio.WouldBlock``: publishing to Redis takes a round trip."""
@@ -195,6 +199,10 @@ class RedisLongPollChannel(Opened, LongPollChannel[T]):
     async def publish(self, payload: T) -> Message[T]:
         """Append ``payload`` to the stream; ChannelClosed once this handle is closed."""
         return await _publish(self, self._link, payload)
+
+    async def publish_many(self, payloads: Iterable[T]) -> list[Message[T]]:
+        """Append ``payloads``, in order and with consecutive offsets, in one round trip."""
+        return await _publish_many(self, self._link, payloads)
 
     def publish_nowait(self, payload: T) -> Message[T]:
         """Always ``anyio.WouldBlock``: publishing to Redis takes a round trip."""
@@ -332,6 +340,15 @@ async def _publish(
     if channel.closed:
         raise ChannelClosed("cannot publish to a closed channel")
     return await link.publish(payload, size)
+
+
+async def _publish_many(
+    channel: RedisPollChannel[T] | RedisLongPollChannel[T], link: Link[T], payloads: Iterable[T]
+) -> list[Message[T]]:
+    sized = [(payload, measure(channel._sizer, payload)) for payload in payloads]
+    if channel.closed:
+        raise ChannelClosed("cannot publish to a closed channel")
+    return await link.publish_many(sized)
 
 
 async def _read_redis(

@@ -9,7 +9,7 @@ missed; what the stream no longer holds is counted as missed.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 import anyio
@@ -135,6 +135,18 @@ class RedisPushChannel(Opened, PushChannel[T]):
         """Publish to every subscriber of every process; under BLOCK, first wait until this
         process's subscribers have room."""
         size = measure(self._sizer, payload)
+        await self._wait_for_room()
+        return await self._link.publish(payload, size)
+
+    async def publish_many(self, payloads: Iterable[T]) -> list[Message[T]]:
+        """Publish ``payloads``, in order and with consecutive offsets, in one round trip to
+        Redis; under BLOCK, first wait until this process's subscribers have room."""
+        sized = [(payload, measure(self._sizer, payload)) for payload in payloads]
+        await self._wait_for_room()
+        return await self._link.publish_many(sized)
+
+    async def _wait_for_room(self) -> None:
+        """Under BLOCK, until this process's subscribers have room; ChannelClosed once closed."""
         state = self._state
         if state.closed:
             raise ChannelClosed("cannot publish to a closed channel")
@@ -146,7 +158,6 @@ class RedisPushChannel(Opened, PushChannel[T]):
             await room.wait()
         if state.closed:
             raise ChannelClosed("cannot publish to a closed channel")
-        return await self._link.publish(payload, size)
 
     def subscribe(
         self, *, buffer_size: int | None = None, overflow: Overflow | None = None
