@@ -4,6 +4,7 @@ hang, a crash or a silent gap."""
 
 from __future__ import annotations
 
+import json
 import random
 import subprocess
 import sys
@@ -23,7 +24,7 @@ from deliverymodes.redis import (
     RedisPushChannel,
 )
 from tests.redis_helpers import new_key, settled, take
-from tests.redis_server import private_redis, require_redis_server
+from tests.redis_server import private_redis, require_redis_server, restartable_redis
 
 require_redis_server()
 
@@ -157,15 +158,18 @@ async def test_what_the_stream_no_longer_holds_is_counted_as_missed(redis_url: s
         assert channel.statistics().missed == 7
 
 
+@pytest.mark.parametrize("seed", [7, 8])
 async def test_random_cancellation_of_publishes_loses_and_repeats_nothing(
-    redis_url: str,
+    redis_url: str, seed: int
 ) -> None:
     key = new_key()
-    rng = random.Random(7)
+    rng = random.Random(seed)
     returned: list[Any] = []
 
     async def publish(channel: RedisPollChannel[int], number: int) -> None:
-        with anyio.move_on_after(rng.random() * 0.003):
+        with anyio.CancelScope() as scope:
+            if rng.random() < 0.3:
+                scope.cancel()  # at its first wait: behind a round trip, or in its own
             returned.append(await channel.publish(number))
 
     async with RedisPollChannel[int](redis_url, key) as channel:
@@ -173,14 +177,80 @@ async def test_random_cancellation_of_publishes_loses_and_repeats_nothing(
             async with anyio.create_task_group() as group:
                 for number in range(300):
                     group.start_soon(publish, channel, number)
+                    if rng.random() < 0.2:
+                        await anyio.lowlevel.checkpoint()
             entries = await channel.client.execute("XRANGE", key, "-", "+")
             batch = await channel.poll(EARLIEST, max_messages=None)
-        offsets = [m.offset for m in batch.messages]
-        assert offsets == list(range(len(entries)))  # contiguous, no duplicate
-        assert len({m.payload for m in batch.messages}) == len(offsets)
-        by_offset = {m.offset: m.payload for m in batch.messages}
-        assert all(by_offset[m.offset] == m.payload for m in returned)  # what callers were told
-        assert len(returned) <= len(offsets)
+        in_redis = {int(entry[0][:-2]): json.loads(entry[1][1]) for entry in entries}
+        assert list(in_redis) == list(range(len(entries)))  # contiguous, no duplicate
+        assert len(set(in_redis.values())) == len(in_redis)
+        # What each caller was told is what Redis holds, and what this process's view holds.
+        assert all(in_redis[m.offset] == m.payload for m in returned)
+        assert {m.offset: m.payload for m in batch.messages} == in_redis
+
+
+async def test_closing_the_client_inside_its_block_fails_commands_not_the_block(
+    redis_url: str,
+) -> None:
+    async with RedisClient(redis_url) as client, anyio.create_task_group() as group:
+        failed: list[BaseException] = []
+
+        async def wait() -> None:
+            try:
+                await client.execute("BLPOP", new_key(), 0)
+            except ConnectionLost as error:
+                failed.append(error)
+
+        group.start_soon(wait)
+        await settled(lambda: client.connections == 1)
+        await anyio.sleep(0.05)  # the BLPOP is on its way
+        await client.aclose()
+        with anyio.fail_after(10):
+            await settled(lambda: len(failed) == 1)
+        await anyio.sleep(0.01)  # the block itself goes on
+    with pytest.raises(ConnectionLost, match="closed"):
+        await client.execute("PING")
+
+
+async def test_a_notification_that_is_not_ours_is_not_taken_for_a_message(redis_url: str) -> None:
+    key = new_key()
+    async with RedisClient(redis_url) as client, RedisLongPollChannel[str](client, key) as channel:
+        await channel.publish("zero")
+        forged = b'%d 1 3 1.0 99\n"x"' % channel.epoch  # claims 99 bytes, carries 3
+        await client.execute("PUBLISH", key, forged)
+        await client.execute("PUBLISH", key, "garbage")
+        async with RedisClient(redis_url) as other, RedisPollChannel[str](other, key) as writer:
+            await writer.publish("one")
+        await settled(lambda: channel.head == 2)
+        batch = await channel.poll(0, max_wait=0)
+        assert [m.payload for m in batch.messages] == ["zero", "one"]
+
+
+async def test_an_epoch_that_is_not_one_is_a_clear_error(redis_url: str) -> None:
+    key = new_key()
+    async with RedisClient(redis_url) as client:
+        await client.execute("HSET", key + ":meta", "epoch", "xyz", "head", 0)
+        with anyio.fail_after(10), pytest.raises(RedisError, match="epoch that is not one"):
+            async with RedisPollChannel[str](client, key):
+                pass
+
+
+async def test_a_frozen_redis_is_noticed_by_waiting_readers() -> None:
+    attempts = Reconnect(initial_delay=0.05, max_delay=0.2, max_attempts=2)
+    with restartable_redis(persistent=False) as server, anyio.fail_after(60):
+        async with (
+            RedisClient(server.url, timeout=1, reconnect=attempts) as client,
+            RedisLongPollChannel[int](client, new_key()) as channel,
+            channel.subscribe(max_wait=0.2) as subscriber,
+        ):
+            await channel.publish(0)
+            assert await take(subscriber, 1) == [0]
+            server.pause()
+            try:
+                with pytest.raises(ConnectionLost):
+                    await subscriber.receive()
+            finally:
+                server.resume()
 
 
 def test_without_the_extra_the_import_says_which_extra_to_install() -> None:

@@ -74,6 +74,7 @@ class RedisClient:
         self._keeping_pubsub = False
         self._listeners: dict[bytes, list[Listener]] = {}  # by Pub/Sub channel
         self._pubsub_error: Exception | None = None  # why the Pub/Sub link last failed
+        self._background: anyio.CancelScope | None = None  # the Pub/Sub keeper's
         self._closed = False
 
     @property
@@ -93,6 +94,7 @@ class RedisClient:
             raise RuntimeError("this RedisClient is already open")
         if self._closed:
             raise RuntimeError("this RedisClient is closed")
+        self._background = anyio.CancelScope()
         self._task_group = anyio.create_task_group()
         await self._task_group.__aenter__()
         return self
@@ -114,8 +116,8 @@ class RedisClient:
         if self._closed:
             return
         self._closed = True
-        if self._task_group is not None:
-            self._task_group.cancel_scope.cancel()
+        if self._background is not None:
+            self._background.cancel()  # the Pub/Sub keeper; the body of `async with` goes on
         for connection in (self._commands, self._pubsub):
             if connection is not None:
                 await connection.aclose()
@@ -191,7 +193,7 @@ class RedisClient:
         if not self._keeping_pubsub:
             self._keeping_pubsub = True
             self._pubsub_up = anyio.Event()
-            group.start_soon(self._keep_pubsub)
+            group.start_soon(self._keep_pubsub_until_closed)
         try:
             with anyio.fail_after(self.timeout):
                 while True:
@@ -240,6 +242,22 @@ class RedisClient:
         for listener in self._listeners.get(channel, ()):
             await listener.notified(data)
 
+    async def _watch(self, connection: RedisConnection) -> None:
+        """Until ``connection`` breaks: a Redis that stops answering (frozen, or cut off by a
+        silent network) is found by a PING each ``timeout`` seconds of silence, which then
+        times out and breaks it."""
+        while not connection.broken:
+            with anyio.move_on_after(self.timeout):
+                await connection.wait_broken()
+            if not connection.broken:
+                with contextlib.suppress(ConnectionLost, RedisError):
+                    await connection.execute("PING")
+
+    async def _keep_pubsub_until_closed(self) -> None:
+        assert self._background is not None
+        with self._background:
+            await self._keep_pubsub()
+
     async def _keep_pubsub(self) -> None:
         """Hold the Pub/Sub connection open, subscribed to every listener's channel."""
         rng = random.Random()
@@ -269,7 +287,7 @@ class RedisClient:
             for _, listeners in listening:
                 for listener in list(listeners):
                     await listener.resumed()
-            await connection.wait_broken()
+            await self._watch(connection)
             self._pubsub = None
             self._pubsub_up = anyio.Event()
             for listeners in list(self._listeners.values()):

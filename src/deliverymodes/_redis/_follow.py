@@ -10,6 +10,7 @@ lost its data) restarts the sink in the new life.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from typing import Any, Generic, Protocol, TypeVar
@@ -17,14 +18,21 @@ from typing import Any, Generic, Protocol, TypeVar
 import anyio
 import hiredis
 
-from .._core import Message, Retention, make_message, new_epoch
+from .._core import MAX_EPOCH, Message, Retention, make_message, new_epoch
 from .._exceptions import ConnectionLost
 from .._wire import Codec
 from ._client import RedisClient
 from ._connection import RedisError
 from ._scripts import READ, Script
 
-__all__ = ["Follower", "Sink", "decode_entries", "retention_arguments", "run_channel_script"]
+__all__ = [
+    "Follower",
+    "Sink",
+    "decode_entries",
+    "parse_notification",
+    "retention_arguments",
+    "run_channel_script",
+]
 
 _log = logging.getLogger("deliverymodes.channel")
 
@@ -72,6 +80,42 @@ async def run_channel_script(
             f"the channel's Redis keys hold other types: {keys[0]!r} is a {stream} (needs a"
             f" stream or nothing), {keys[1]!r} is a {meta} (needs a hash or nothing)"
         ) from None
+
+
+def epoch_in(value: object, meta: str) -> int:
+    """The epoch Redis holds in ``meta``; ``RedisError`` if it is not one (1 … 2**53 - 1)."""
+    epoch = 0
+    if isinstance(value, (bytes, str, int)):
+        with contextlib.suppress(ValueError):
+            epoch = int(value)
+    if not 1 <= epoch <= MAX_EPOCH:
+        raise RedisError(f"{meta!r} holds an epoch that is not one: {value!r} (delete the key)")
+    return epoch
+
+
+def parse_notification(data: bytes) -> list[tuple[int, int, int, float, bytes]]:
+    """The messages of a notification, each ``(epoch, offset, size, time, payload)``:
+    ``<epoch> <offset> <size> <time> <length>``, a newline and ``length`` bytes, again and again,
+    with consecutive offsets of one epoch. ``ValueError`` if ``data`` is anything else."""
+    records: list[tuple[int, int, int, float, bytes]] = []
+    position, end = 0, len(data)
+    while position < end:
+        newline = data.find(b"\n", position)
+        fields = data[position:newline].split(b" ") if newline >= 0 else []
+        if len(fields) != 5:
+            raise ValueError(f"no header of five fields at byte {position}")
+        epoch, offset, size, published_at, length = fields
+        start = newline + 1
+        position = start + int(length)
+        if int(length) < 0 or position > end:
+            raise ValueError(f"a payload of {int(length)} bytes where {end - start} are left")
+        record = (int(epoch), int(offset), int(size), float(published_at), data[start:position])
+        if records and (record[0] != records[0][0] or record[1] != records[-1][1] + 1):
+            raise ValueError("messages of another epoch or offsets that do not follow")
+        records.append(record)
+    if not records:
+        raise ValueError("an empty notification")
+    return records
 
 
 class Sink(Protocol[T]):
@@ -142,37 +186,37 @@ class Follower(Generic[T]):
         except anyio.WouldBlock:
             await lock.acquire()
         try:
-            await self._take(data)
+            try:
+                records = parse_notification(data)
+            except ValueError as error:
+                # Not one of ours (or damaged): the stream says what was published.
+                _log.warning("channel %r got a notification it cannot read (%s): reading the"
+                             " stream instead", self.keys[0], error)  # fmt: skip
+                await self._catch_up()
+            else:
+                await self._take(records)
         except (ConnectionLost, RedisError) as error:
             self.live = False
             _log.warning("channel %r could not read a gap from Redis: %s", self.keys[0], error)
-        except (ValueError, IndexError) as error:
-            _log.warning("channel %r got a notification it cannot read: %s", self.keys[0], error)
         finally:
             lock.release()
 
-    async def _take(self, data: bytes) -> None:
+    async def _take(self, records: list[tuple[int, int, int, float, bytes]]) -> None:
         sink = self._sink
         decode = self._codec.decode
-        position, end = 0, len(data)
-        while position < end:
-            newline = data.index(b"\n", position)
-            epoch, offset, size, published_at, length = data[position:newline].split(b" ")
-            start = newline + 1
-            position = start + int(length)
-            number = int(offset)
-            if int(epoch) != sink.epoch or number > sink.head:
+        for epoch, number, size, published_at, data in records:
+            if epoch != sink.epoch or number > sink.head:
                 await self._catch_up()  # it reads the rest of this notification too
                 return
             if number == sink.head:
                 try:
-                    payload = decode(data[start:position])
+                    payload = decode(data)
                 except ValueError as error:
                     _log.warning("channel %r: message %d does not decode, skipped: %s",
                                  self.keys[0], number, error)  # fmt: skip
                     sink.skipped(number + 1)
                     continue
-                await sink.received(make_message(number, payload, int(size), float(published_at)))
+                await sink.received(make_message(number, payload, size, published_at))
 
     async def resumed(self) -> None:
         try:
@@ -223,7 +267,8 @@ class Follower(Generic[T]):
                 if (
                     epoch is not None
                     and head is not None
-                    and (known is None or int(epoch) == known)
+                    and head.isdigit()
+                    and (known is None or epoch == b"%d" % known)
                 ):
                     head = int(head)
                     first = _offset_of(oldest[0]) if oldest else head
@@ -255,7 +300,7 @@ class Follower(Generic[T]):
         while True:
             known = sink.epoch
             epoch, head, _first, retained_bytes, retained, begin, entries = await self._read()
-            epoch = int(epoch)
+            epoch = epoch_in(epoch, self.keys[1])
             self.retained = (retained, retained_bytes)
             if epoch != known:
                 sink.restarted(epoch, begin)

@@ -19,7 +19,7 @@ from .._exceptions import ChannelClosed, ConnectionLost
 from .._reconnect import Reconnect
 from .._wire import Codec, JsonCodec
 from ._client import RedisClient
-from ._follow import Follower, Sink, retention_arguments, run_channel_script
+from ._follow import Follower, Sink, epoch_in, retention_arguments, run_channel_script
 from ._scripts import PUBLISH
 
 __all__ = ["Link", "LocalSink", "Opened", "fetch_again"]
@@ -87,7 +87,9 @@ class Link(Generic[T]):
             self.client, self._owns_client = RedisClient(redis, timeout=timeout), True
         else:
             kind = type(redis).__name__
-            raise TypeError(f"redis must be a redis:// or unix:// URL or a RedisClient, not {kind}")
+            raise TypeError(
+                f"redis must be a redis://, rediss:// or unix:// URL or a RedisClient, not {kind}"
+            )
         self.codec: Codec[T] = JsonCodec() if codec is None else _check_codec(codec)
         self.keys: tuple[str, str] = (key, key + ":meta")
         self._retention = retention_arguments(retention)
@@ -159,7 +161,7 @@ class Link(Generic[T]):
                 self._sending = None
                 sending.set()
             message = make_message(offset, payload, size, now)
-            self.sink.published_here(int(epoch), message)
+            self.sink.published_here(epoch_in(epoch, self.keys[1]), message)
             return message
         return (await self._in_batch([(payload, size, data, now)]))[0]
 
@@ -193,7 +195,7 @@ class Link(Generic[T]):
                 else:
                     await under_way.wait()
         finally:
-            if not batch.settled:  # cancelled before its batch was sent: they are not published
+            if batch is self._forming:  # cancelled before its batch was sent: not published
                 batch.data[first:end] = [None] * (end - first)
         if batch.error is not None:
             raise batch.error
@@ -230,7 +232,7 @@ class Link(Generic[T]):
                     if data is not None:
                         message = make_message(offset, made.payload, made.size, made.published_at)
                         batch.messages[index] = message
-                        self.sink.published_here(int(epoch), message)
+                        self.sink.published_here(epoch_in(epoch, self.keys[1]), message)
                         offset += 1
         except Exception as error:  # every publish of the batch raises it
             batch.error = error
