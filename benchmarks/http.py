@@ -318,6 +318,8 @@ def verdicts(rows: list[dict[str, Any]], targets: set[str]) -> str:
         per = by_model[model]["requests/message"]
         if not {FRESH_POLL, DEFAULT_POLL} <= delivered:
             continue
+        if not cpu[FRESH_POLL] or not cpu[DEFAULT_POLL]:
+            continue  # a run too short for the server's CPU clock (10 ms ticks) to move
         fresh, default = cpu[model] / cpu[FRESH_POLL], cpu[model] / cpu[DEFAULT_POLL]
         if model in targets:
             if model.startswith("long poll"):
