@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import anyio
 
@@ -30,7 +30,7 @@ from .._core import (
 )
 from .._defaults import DEFAULT_MAX_BATCH_BYTES, DEFAULT_MAX_BATCH_MESSAGES, DEFAULT_POLL_INTERVAL
 from .._exceptions import ChannelClosed
-from .._log_channel import _DEFAULT_RETENTION, _Waiter
+from .._log_channel import _DEFAULT_RETENTION, LogChannel, _Waiter
 from .._longpoll import _DEFAULT_BATCHING, LongPollChannel, LongPollSubscriber
 from .._poll import PollChannel, PollSubscriber
 from .._protocols import Fit
@@ -44,30 +44,29 @@ __all__ = ["RedisLongPollChannel", "RedisPollChannel"]
 T = TypeVar("T")
 
 
-class RedisPollChannel(Opened, PollChannel[T]):
-    """A :class:`PollChannel` kept in Redis, shared by every process that opens the same key.
+if TYPE_CHECKING:
+    _LogBase = LogChannel
+else:
+    _LogBase = Generic  # a mixin: the log channel comes later in the method resolution order
 
-    ``redis`` is a ``redis://``/``rediss://``/``unix://`` URL, or an open :class:`RedisClient`
-    to share with other channels; ``key`` names the channel in Redis. Offsets are the channel's
-    in every process; ``retention`` trims the stream (see docs/redis.md for what is exact);
-    payloads travel as ``codec`` encodes them (JSON by default). Open it with ``async with``.
-    A poll reads Redis once; ``ConnectionLost`` if Redis does not answer within ``timeout``.
-    """
 
-    def __init__(
+class _RedisLog(_LogBase[T]):
+    """What both Redis log channels add to their in-memory class: the link to Redis and this
+    process's view of the stream, publishing through Redis, and plain polls that read it."""
+
+    _link: Link[T]
+    _view: View
+
+    def _linked(
         self,
         redis: str | RedisClient,
         key: str,
-        retention: Retention = _DEFAULT_RETENTION,
-        *,
-        sizer: Callable[[Any], int] = default_sizer,
-        codec: Codec[T] | None = None,
-        timeout: float = DEFAULT_REDIS_TIMEOUT,
-        measure_lag: bool = False,
+        codec: Codec[T] | None,
+        timeout: float,
+        retention: Retention,
     ) -> None:
-        super().__init__(retention, sizer=sizer, epoch=1, measure_lag=measure_lag)
         self._view = View(self._state)
-        self._link: Link[T] = Link(
+        self._link = Link(
             type(self).__name__, redis, key, codec, timeout, retention, self._view,
             start_latest=False,
         )  # fmt: skip
@@ -92,28 +91,28 @@ class RedisPollChannel(Opened, PollChannel[T]):
 
     async def publish(self, payload: T) -> Message[T]:
         """Append ``payload`` to the stream; ChannelClosed once this handle is closed."""
-        return await _publish(self, self._link, payload)
+        size = measure(self._sizer, payload)
+        if self.closed:
+            raise ChannelClosed("cannot publish to a closed channel")
+        return await self._link.publish(payload, size)
 
     async def publish_many(self, payloads: Iterable[T]) -> list[Message[T]]:
         """Append ``payloads``, in order and with consecutive offsets, in one round trip."""
-        return await _publish_many(self, self._link, payloads)
+        sized = [(payload, measure(self._sizer, payload)) for payload in payloads]
+        if self.closed:
+            raise ChannelClosed("cannot publish to a closed channel")
+        return await self._link.publish_many(sized)
 
     def publish_nowait(self, payload: T) -> Message[T]:
         """Always ``anyio.WouldBlock``: publishing to Redis takes a round trip."""
         raise anyio.WouldBlock
 
-    async def poll(
-        self,
-        cursor: int | Start,
-        *,
-        epoch: int | None = None,
-        max_messages: int | None = DEFAULT_MAX_BATCH_MESSAGES,
-        max_bytes: int | None = DEFAULT_MAX_BATCH_BYTES,
-    ) -> Batch[T]:
-        await _read_redis(self, self._link)
-        return await super().poll(
-            cursor, epoch=epoch, max_messages=max_messages, max_bytes=max_bytes
-        )
+    async def _read_redis(self) -> None:
+        """Bring this process's view up to what Redis holds now (one round trip)."""
+        if self.closed:
+            return  # readers drain what this process has, then end, as in memory
+        self._link.check_open()
+        await self._link.follower.catch_up()
 
     async def serve_poll(
         self,
@@ -124,9 +123,47 @@ class RedisPollChannel(Opened, PollChannel[T]):
         max_bytes: int | None,
         fit: Fit | None = None,
     ) -> Batch[T]:
-        await _read_redis(self, self._link)
+        await self._read_redis()
         return await super().serve_poll(
             cursor, epoch=epoch, max_messages=max_messages, max_bytes=max_bytes, fit=fit
+        )
+
+
+class RedisPollChannel(Opened, _RedisLog[T], PollChannel[T]):
+    """A :class:`PollChannel` kept in Redis, shared by every process that opens the same key.
+
+    ``redis`` is a ``redis://``/``rediss://``/``unix://`` URL, or an open :class:`RedisClient`
+    to share with other channels; ``key`` names the channel in Redis. Offsets are the channel's
+    in every process; ``retention`` trims the stream (see docs/redis.md for what is exact);
+    payloads travel as ``codec`` encodes them (JSON by default). Open it with ``async with``.
+    A poll reads Redis once; ``ConnectionLost`` if Redis does not answer within ``timeout``.
+    """
+
+    def __init__(
+        self,
+        redis: str | RedisClient,
+        key: str,
+        retention: Retention = _DEFAULT_RETENTION,
+        *,
+        sizer: Callable[[Any], int] = default_sizer,
+        codec: Codec[T] | None = None,
+        timeout: float = DEFAULT_REDIS_TIMEOUT,
+        measure_lag: bool = False,
+    ) -> None:
+        super().__init__(retention, sizer=sizer, epoch=1, measure_lag=measure_lag)
+        self._linked(redis, key, codec, timeout, retention)
+
+    async def poll(
+        self,
+        cursor: int | Start,
+        *,
+        epoch: int | None = None,
+        max_messages: int | None = DEFAULT_MAX_BATCH_MESSAGES,
+        max_bytes: int | None = DEFAULT_MAX_BATCH_BYTES,
+    ) -> Batch[T]:
+        await self._read_redis()
+        return await super().poll(
+            cursor, epoch=epoch, max_messages=max_messages, max_bytes=max_bytes
         )
 
     def subscribe(
@@ -151,7 +188,7 @@ class RedisPollChannel(Opened, PollChannel[T]):
         )
 
 
-class RedisLongPollChannel(Opened, LongPollChannel[T]):
+class RedisLongPollChannel(Opened, _RedisLog[T], LongPollChannel[T]):
     """A :class:`LongPollChannel` kept in Redis, shared by every process that opens the same key.
 
     Arguments as :class:`RedisPollChannel`'s, with ``batching`` as the in-memory channel's. The
@@ -172,41 +209,7 @@ class RedisLongPollChannel(Opened, LongPollChannel[T]):
         measure_lag: bool = False,
     ) -> None:
         super().__init__(retention, batching, sizer=sizer, epoch=1, measure_lag=measure_lag)
-        self._view = View(self._state)
-        self._link: Link[T] = Link(
-            type(self).__name__, redis, key, codec, timeout, retention, self._view,
-            start_latest=False,
-        )  # fmt: skip
-
-    @property
-    def key(self) -> str:
-        return self._link.key
-
-    @property
-    def epoch(self) -> int:
-        """The channel's life in Redis (0 until the channel is open)."""
-        return self._view.epoch or 0
-
-    @property
-    def client(self) -> RedisClient:
-        return self._link.client
-
-    async def aclose(self) -> None:
-        """Close this process's handle: its readers end; the channel lives on in Redis."""
-        await super().aclose()
-        await self._link.close()
-
-    async def publish(self, payload: T) -> Message[T]:
-        """Append ``payload`` to the stream; ChannelClosed once this handle is closed."""
-        return await _publish(self, self._link, payload)
-
-    async def publish_many(self, payloads: Iterable[T]) -> list[Message[T]]:
-        """Append ``payloads``, in order and with consecutive offsets, in one round trip."""
-        return await _publish_many(self, self._link, payloads)
-
-    def publish_nowait(self, payload: T) -> Message[T]:
-        """Always ``anyio.WouldBlock``: publishing to Redis takes a round trip."""
-        raise anyio.WouldBlock
+        self._linked(redis, key, codec, timeout, retention)
 
     async def _up_to_date(self, cursor: int | Start) -> None:
         """Read Redis first if this process's view may be behind: its link is down, or the
@@ -214,7 +217,7 @@ class RedisLongPollChannel(Opened, LongPollChannel[T]):
         if self.closed:
             return
         if not self._link.follower.live or (isinstance(cursor, int) and cursor > self.head):
-            await _read_redis(self, self._link)
+            await self._read_redis()
         else:
             self._link.check_open()
 
@@ -238,20 +241,6 @@ class RedisLongPollChannel(Opened, LongPollChannel[T]):
             max_wait=max_wait,
             max_messages=max_messages,
             max_bytes=max_bytes,
-        )
-
-    async def serve_poll(
-        self,
-        cursor: int | Start,
-        *,
-        epoch: int | None = None,
-        max_messages: int | None,
-        max_bytes: int | None,
-        fit: Fit | None = None,
-    ) -> Batch[T]:
-        await _read_redis(self, self._link)
-        return await super().serve_poll(
-            cursor, epoch=epoch, max_messages=max_messages, max_bytes=max_bytes, fit=fit
         )
 
     def serve_long_poll_nowait(
@@ -331,34 +320,6 @@ class RedisLongPollChannel(Opened, LongPollChannel[T]):
             max_bytes=max_bytes,
         )
         return _RedisLongPollSubscriber(self, self._state, start, batching)
-
-
-async def _publish(
-    channel: RedisPollChannel[T] | RedisLongPollChannel[T], link: Link[T], payload: T
-) -> Message[T]:
-    size = measure(channel._sizer, payload)
-    if channel.closed:
-        raise ChannelClosed("cannot publish to a closed channel")
-    return await link.publish(payload, size)
-
-
-async def _publish_many(
-    channel: RedisPollChannel[T] | RedisLongPollChannel[T], link: Link[T], payloads: Iterable[T]
-) -> list[Message[T]]:
-    sized = [(payload, measure(channel._sizer, payload)) for payload in payloads]
-    if channel.closed:
-        raise ChannelClosed("cannot publish to a closed channel")
-    return await link.publish_many(sized)
-
-
-async def _read_redis(
-    channel: RedisPollChannel[Any] | RedisLongPollChannel[Any], link: Link[Any]
-) -> None:
-    """Bring this process's view up to what Redis holds now (one round trip)."""
-    if channel.closed:
-        return  # readers drain what this process has, then end, as in memory
-    link.check_open()
-    await link.follower.catch_up()
 
 
 class _RedisPollSubscriber(PollSubscriber[T]):
