@@ -70,7 +70,7 @@ def parse_redis_url(url: object) -> RedisAddress:
         db_text = parts.path.strip("/")
     try:
         db = int(db_text) if db_text else 0
-        port = parts.port or 6379 if scheme != "unix" else 6379
+        port = parts.port or 6379
     except ValueError:
         raise ValueError(
             f"url {shown!r} has a database number or port that is not a number"

@@ -160,7 +160,6 @@ class Follower(Generic[T]):
         self._start = "latest" if start_latest else "earliest"
         self._lock = anyio.Lock()
         self.live = False  # subscribed and caught up: what it has is what Redis has
-        self.retained = (0, 0)  # (messages, bytes) in Redis at the last read
 
     async def start(self) -> None:
         """Read the channel, then subscribe and catch up; ``ConnectionLost`` if Redis cannot
@@ -299,9 +298,8 @@ class Follower(Generic[T]):
         sink = self._sink
         while True:
             known = sink.epoch
-            epoch, head, _first, retained_bytes, retained, begin, entries = await self._read()
+            epoch, head, _first, _bytes, _retained, begin, entries = await self._read()
             epoch = epoch_in(epoch, self.keys[1])
-            self.retained = (retained, retained_bytes)
             if epoch != known:
                 sink.restarted(epoch, begin)
             elif begin > sink.head:
