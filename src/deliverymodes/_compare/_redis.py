@@ -17,7 +17,7 @@ from typing import Any
 import anyio
 import anyio.lowlevel
 
-from .._core import EARLIEST, Retention
+from .._core import Retention
 from .._exceptions import DeliveryError
 from .._wire import BytesCodec
 from ._run import (
@@ -30,6 +30,8 @@ from ._run import (
     report_progress,
     requests_made,
     slow_count,
+    subscribe_as,
+    subscriber_counts,
 )
 
 __all__ = ["REDIS_EXTRA", "check_url", "run_redis", "unreachable"]
@@ -100,16 +102,6 @@ def _channel(redis: Any, model: str, workload: Workload, client: Any, key: str) 
     return redis.RedisLongPollChannel(client, key, retention, codec=codec)
 
 
-def _subscribe(channel: Any, model: str, workload: Workload) -> Any:
-    if model == "push":
-        return channel.subscribe()
-    if model == "poll":
-        return channel.subscribe(EARLIEST, workload.poll_interval)
-    return channel.subscribe(
-        EARLIEST, min_messages=workload.min_messages, max_wait=workload.max_wait
-    )
-
-
 async def _until_read(progress: Progress, workload: Workload) -> None:
     """Wait until the readers have dealt with every message published, or made no progress for a
     while (the last messages dropped, say): what is still in Redis is theirs to read."""
@@ -175,7 +167,7 @@ async def _measure(
         AsyncExitStack() as stack,
     ):
         subscribers = [
-            await stack.enter_async_context(_subscribe(channel, model, workload))
+            await stack.enter_async_context(subscribe_as(channel, model, workload))
             for _ in range(workload.subscribers)
         ]
         deadline = time.monotonic() + workload.duration
@@ -199,10 +191,7 @@ async def _measure(
         cpu = time.process_time() - cpu_before
         stats = [s.statistics() for s in subscribers]
     published = recorder.published
-    per_subscriber = []
-    for item in stats:
-        dropped = published - item.delivered - item.missed if model == "push" else item.dropped
-        per_subscriber.append((item.delivered, dropped, item.missed))
+    per_subscriber = subscriber_counts(model, published, stats)
     return make_result(
         model,
         workload,

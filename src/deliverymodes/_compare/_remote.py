@@ -27,6 +27,7 @@ from ._run import (
     report_progress,
     requests_made,
     slow_count,
+    subscriber_counts,
 )
 
 __all__ = ["run_remote"]
@@ -264,10 +265,7 @@ async def run_remote(
     if server.error is not None:
         raise server.error
     published = server.published
-    per_subscriber = []
-    for item in stats:
-        dropped = published - item.delivered - item.missed if model == "push" else 0
-        per_subscriber.append((item.delivered, dropped, item.missed))
+    per_subscriber = subscriber_counts(model, published, stats)
     return make_result(
         model,
         workload,

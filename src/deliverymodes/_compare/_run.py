@@ -234,7 +234,8 @@ async def report_progress(
         await anyio.sleep(_PROGRESS_EVERY)
 
 
-def _subscribe(channel: Any, model: str, workload: Workload) -> Any:
+def subscribe_as(channel: Any, model: str, workload: Workload) -> Any:
+    """A subscriber of ``channel`` reading as ``model`` with the workload's settings."""
     if model == "push":
         return channel.subscribe()
     if model == "poll":
@@ -249,6 +250,16 @@ def requests_made(model: str, stats: list[Any]) -> int:
     return len(stats) if model == "push" else sum(s.polls for s in stats)
 
 
+def subscriber_counts(model: str, published: int, stats: list[Any]) -> list[tuple[int, int, int]]:
+    """Each remote subscriber's (delivered, dropped, missed): a push subscriber's drops are what
+    it neither received nor was told it missed."""
+    counts = []
+    for item in stats:
+        dropped = published - item.delivered - item.missed if model == "push" else item.dropped
+        counts.append((item.delivered, dropped, item.missed))
+    return counts
+
+
 def slow_count(workload: Workload) -> int:
     return round(workload.subscribers * workload.slow_share)
 
@@ -258,7 +269,7 @@ async def run_in_memory(
 ) -> Result:
     """Run ``workload`` under ``model`` with the channel in this process, and measure it."""
     channel = make_channel(model, workload)
-    subscribers = [_subscribe(channel, model, workload) for _ in range(workload.subscribers)]
+    subscribers = [subscribe_as(channel, model, workload) for _ in range(workload.subscribers)]
     progress = Progress(model, workload)
     recorder = progress.recorder
     slow = slow_count(workload)

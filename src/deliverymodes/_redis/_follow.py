@@ -43,7 +43,7 @@ _CHUNK = 1000
 
 
 def retention_arguments(retention: Retention) -> tuple[str, str, str]:
-    """The scripts' ARGV 5-7: max messages, max bytes, max age ('' where unbounded)."""
+    """The scripts' ARGV 3-5: max messages, max bytes, max age ('' where unbounded)."""
     return tuple(  # type: ignore[return-value]
         "" if value is None else repr(value)
         for value in (retention.max_messages, retention.max_bytes, retention.max_age)
@@ -284,11 +284,11 @@ class Follower(Generic[T]):
             READ,
             self.keys,
             (
-                start,
-                _CHUNK,
                 str(new_epoch()),
                 repr(time.time()),
                 *self._retention,
+                start,
+                _CHUNK,
                 "" if known is None else str(known),
             ),
         )

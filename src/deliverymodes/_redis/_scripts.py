@@ -35,24 +35,25 @@ class Script:
         return hashlib.sha1(self.source.encode()).hexdigest()
 
 
-# Shared by both scripts: the channel's life (creating one if need be), and trimming to the
-# retention (ARGV 5, 6, 7: max messages, max bytes, max age; '' for none; ARGV 4: now).
+# Shared by both scripts, whose first five arguments are the same (ARGV 1: the epoch of a new
+# life, 2: now, 3-5: max messages, max bytes, max age, '' for none): the channel's life, begun
+# if need be, and trimming to the retention.
 _COMMON = """
 local stream, meta = KEYS[1], KEYS[2]
 local fields = redis.call('HMGET', meta, 'epoch', 'head', 'bytes')
-local epoch, head, bytes = fields[1], tonumber(fields[2]), tonumber(fields[3])
-if not epoch or not head or not bytes then
+local epoch, head, bytes = fields[1], tonumber(fields[2]), tonumber(fields[3]) or 0
+if not epoch or not head then
   local kind = redis.call('TYPE', stream)['ok']
   if kind == 'stream' then
     redis.call('DEL', stream)
   elseif kind ~= 'none' then
     return redis.error_reply('WRONGTYPE key ' .. stream .. ' holds a ' .. kind .. ', not a stream')
   end
-  epoch, head, bytes = ARGV[3], 0, 0
+  epoch, head, bytes = ARGV[1], 0, 0
   redis.call('HSET', meta, 'epoch', epoch, 'head', 0, 'bytes', 0)
 end
-local now = tonumber(ARGV[4])
-local max_messages, max_bytes, max_age = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+local now = tonumber(ARGV[2])
+local max_messages, max_bytes, max_age = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local function trim()
   local length = redis.call('XLEN', stream)
   while length > 0 do
@@ -70,31 +71,20 @@ local function trim()
 end
 """
 
-#: Publish a batch of messages, in order. ARGV: 1 the epoch of a new life, 2 now, 3-5 retention,
-#: then three per message: its payload, its size and its publish time. Returns {epoch, the first
-#: message's offset}. The notification carries every message of the batch, each as
-#: ``<epoch> <offset> <size> <time> <length>``, a newline, and the payload's ``length`` bytes.
+#: Publish a batch of messages, in order. ARGV 1-5 as above, then three per message: its
+#: payload, its size and its publish time. Returns {epoch, the first message's offset}. The
+#: notification carries every message of the batch, each as ``<epoch> <offset> <size> <time>
+#: <length>``, a newline, and the payload's ``length`` bytes. With ``max_messages`` alone, the
+#: ``XADD`` trims (exactly) and ``bytes`` is not kept.
 PUBLISH = Script(
-    """
-local stream, meta = KEYS[1], KEYS[2]
-local fields = redis.call('HMGET', meta, 'epoch', 'head', 'bytes')
-local epoch, head, bytes = fields[1], tonumber(fields[2]), tonumber(fields[3]) or 0
-if not epoch or not head then
-  local kind = redis.call('TYPE', stream)['ok']
-  if kind == 'stream' then
-    redis.call('DEL', stream)
-  elseif kind ~= 'none' then
-    return redis.error_reply('WRONGTYPE key ' .. stream .. ' holds a ' .. kind .. ', not a stream')
-  end
-  epoch, head, bytes = ARGV[1], 0, 0
-  redis.call('HSET', meta, 'epoch', epoch)
-end
-local max_messages, max_bytes, max_age = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+    _COMMON
+    + """
 local notes = {}
+local plain = not max_bytes and not max_age
 for i = 6, #ARGV, 3 do
   local payload, size, time = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   local offset = string.format('%d', head)
-  if max_messages and not max_bytes and not max_age then
+  if max_messages and plain then
     redis.call('XADD', stream, 'MAXLEN', max_messages, offset .. '-1',
       'p', payload, 's', size, 't', time)
   else
@@ -105,30 +95,18 @@ for i = 6, #ARGV, 3 do
     .. '\\n' .. payload
   head = head + 1
 end
-if max_bytes or max_age then
-  local now = tonumber(ARGV[2])
-  local length = redis.call('XLEN', stream)
-  while length > 0 do
-    local over = (max_messages and length > max_messages) or (max_bytes and bytes > max_bytes)
-    local oldest = redis.call('XRANGE', stream, '-', '+', 'COUNT', 1)[1]
-    if not over and max_age then over = tonumber(oldest[2][6]) < now - max_age end
-    if not over then break end
-    redis.call('XDEL', stream, oldest[1])
-    bytes = bytes - tonumber(oldest[2][4])
-    length = length - 1
-  end
-end
+if not plain then trim() end
 redis.call('HSET', meta, 'head', head, 'bytes', bytes)
 redis.call('PUBLISH', stream, table.concat(notes))
 return {epoch, head - #notes}
 """
 )
 
-#: Read from a cursor. ARGV: 1 the cursor ('earliest', 'latest' or an offset), 2 most entries,
-#: 3 the epoch of a new life, 4 now, 5-7 retention, 8 the epoch the cursor belongs to ('': this
-#: one; from another, the read starts at the earliest). Returns {epoch, head, first, bytes,
-#: retained, start, entries}: ``start`` is where the read began (the cursor, or ``first`` if
-#: that was evicted), each entry ``{id, {'p', payload, 's', size, 't', time}}``.
+#: Read from a cursor. ARGV 1-5 as above, then 6: the cursor ('earliest', 'latest' or an
+#: offset), 7: most entries, 8: the epoch the cursor belongs to ('': this one; from another, the
+#: read starts at the earliest). Returns {epoch, head, first, bytes, retained, start, entries}:
+#: ``start`` is where the read began (the cursor, or ``first`` if that was evicted), each entry
+#: ``{id, {'p', payload, 's', size, 't', time}}``.
 READ = Script(
     _COMMON
     + """
@@ -139,15 +117,15 @@ local first = head
 local oldest = redis.call('XRANGE', stream, '-', '+', 'COUNT', 1)[1]
 if oldest then first = tonumber(string.match(oldest[1], '^(%d+)')) end
 local start
-if ARGV[1] == 'earliest' or (ARGV[8] ~= '' and ARGV[8] ~= epoch) then
+if ARGV[6] == 'earliest' or (ARGV[8] ~= '' and ARGV[8] ~= epoch) then
   start = first
-elseif ARGV[1] == 'latest' then
+elseif ARGV[6] == 'latest' then
   start = head
 else
-  start = math.max(tonumber(ARGV[1]), first)
+  start = math.max(tonumber(ARGV[6]), first)
 end
 local entries = {}
-local count = tonumber(ARGV[2])
+local count = tonumber(ARGV[7])
 if count > 0 and start < head then
   entries = redis.call('XRANGE', stream, string.format('%d-1', start), '+', 'COUNT', count)
 end
