@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from deliverymodes import EARLIEST, LATEST, Retention
-from deliverymodes._core import RetentionLog
+from deliverymodes._core import RetentionLog, make_message
 from tests.strategies import optional_caps, sizes
 
 
@@ -193,3 +193,43 @@ def test_long_runs_with_compaction_match_model(sizes_: list[int], keep: int) -> 
     assert log.first == first
     assert log.retained_bytes == sum(sizes_[first:])
     assert [m.offset for m in log.read(0, None, None).messages] == list(range(first, len(sizes_)))
+
+
+@given(
+    st.lists(st.lists(sizes, min_size=1, max_size=40), max_size=60),
+    optional_caps,
+    optional_caps,
+    st.integers(0, 5),
+)
+@settings(max_examples=60, deadline=None)
+def test_extend_at_is_append_at_for_each(
+    groups: list[list[int]], max_messages: int | None, max_bytes: int | None, start: int
+) -> None:
+    retention = Retention(max_messages=max_messages, max_bytes=max_bytes)
+    one_by_one: RetentionLog[int] = RetentionLog(retention)
+    together: RetentionLog[int] = RetentionLog(retention)
+    logs = (together, one_by_one)
+    for log in logs:
+        log.restart_at(start)
+    offset = start
+    for group in groups:
+        messages = [make_message(offset + i, offset + i, size, 0.0) for i, size in enumerate(group)]
+        offset += len(group)
+        for message in messages:
+            one_by_one.append_at(message, 0.0)
+        together.extend_at(messages, 0.0)
+        assert (together.first, together.head) == (one_by_one.first, one_by_one.head)
+        assert together.retained_bytes == one_by_one.retained_bytes
+        read_together, read_one_by_one = (log.read(start, None, None) for log in logs)
+        assert read_together.messages == read_one_by_one.messages
+        assert together.bytes_before(together.first) == one_by_one.bytes_before(one_by_one.first)
+
+
+def test_extend_at_refuses_offsets_that_do_not_follow() -> None:
+    log: RetentionLog[str] = RetentionLog(Retention())
+    log.extend_at([], 0.0)
+    with pytest.raises(ValueError, match="appended at 0"):
+        log.extend_at([make_message(1, "a", 1, 0.0)], 0.0)
+    with pytest.raises(ValueError, match="appended at 0"):
+        log.extend_at([make_message(0, "a", 1, 0.0), make_message(2, "b", 1, 0.0)], 0.0)
+    assert log.head == 0

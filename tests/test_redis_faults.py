@@ -117,6 +117,21 @@ async def test_entries_that_do_not_decode_are_skipped_and_counted(redis_url: str
             assert batch.missed == 2
 
 
+async def test_one_undecodable_message_of_a_notification_spares_the_others(
+    redis_url: str,
+) -> None:
+    key = new_key()
+    async with (
+        RedisClient(redis_url) as client,
+        RedisPushChannel[object](client, key) as push,
+        RedisPushChannel[bytes](client, key, codec=BytesCodec()) as raw_push,
+        push.subscribe() as subscriber,
+    ):
+        await raw_push.publish_many([b'{"n":0}', b"[1", b'{"n":2}', b"\xff", b"3"])
+        assert await take(subscriber, 3) == [{"n": 0}, {"n": 2}, 3]
+        assert subscriber.statistics().missed == 2
+
+
 async def test_a_dropped_pubsub_link_is_recovered_from_the_stream(redis_url: str) -> None:
     key = new_key()
     slow = Reconnect(initial_delay=0.5, max_delay=0.5, jitter=0)
@@ -216,7 +231,7 @@ async def test_a_notification_that_is_not_ours_is_not_taken_for_a_message(redis_
     key = new_key()
     async with RedisClient(redis_url) as client, RedisLongPollChannel[str](client, key) as channel:
         await channel.publish("zero")
-        forged = b'%d 1 3 1.0 99\n"x"' % channel.epoch  # claims 99 bytes, carries 3
+        forged = b'%d 1 1\n3 1.0 99\n"x"' % channel.epoch  # claims 99 bytes, carries 3
         await client.execute("PUBLISH", key, forged)
         await client.execute("PUBLISH", key, "garbage")
         async with RedisClient(redis_url) as other, RedisPollChannel[str](other, key) as writer:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import struct
+from collections.abc import Callable
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from deliverymodes import BytesCodec, Codec, JsonCodec, ProtocolError, wire
+from deliverymodes._wire._codec import _load_json_carefully, load_json, load_json_many
 from tests.strategies import events
 
 
@@ -211,6 +213,70 @@ def test_json_codec_refuses_garbage_with_value_error(data: bytes) -> None:
             json.loads(data)
         return
     assert repr(value) == repr(json.loads(data))
+
+
+# JSON text, valid and not: what load_json's quick way must leave to the careful one.
+_JSON_ATOMS = [
+    '"a"', '"é"', '"\\u00e9"', '"\\ud800"', '"\\U0001"', '"\\"', '"a\\"b"', '"\x00"', "1",
+    "-0", "1.5", "1e5", "1E999", "-1e-999", "NaN", "-Infinity", "true", "false", "null",
+    "9" * 400, "01", "[1,]", "\ud800",
+]  # fmt: skip
+_near_json = st.recursive(
+    st.sampled_from(_JSON_ATOMS),
+    lambda children: (
+        st.lists(children, max_size=3).map(lambda items: "[" + ",".join(items) + "]")
+        | st.lists(st.tuples(st.sampled_from(['"k"', '"e"', "k"]), children), max_size=3).map(
+            lambda pairs: "{" + ",".join(f"{key}:{value}" for key, value in pairs) + "}"
+        )
+    ),
+    max_leaves=6,
+)
+_around = st.sampled_from(["", " ", "\n", "\ufeff", "x", "]", "[" * 130])
+
+
+@given(
+    st.tuples(_around, _near_json, _around).map("".join)
+    | st.lists(st.sampled_from([*_JSON_ATOMS, "[", "]", "{", "}", ",", ":"]), max_size=8).map(
+        "".join
+    )
+    | json_values.map(json.dumps)
+)
+@example('"\\ud800"')
+@example("[" * 129 + "]" * 129)
+@example("[1E999]")
+def test_load_json_quick_way_agrees_with_the_careful_way(text: str) -> None:
+    data = text.encode("utf-8", "surrogatepass")
+    outcomes = []
+    for load in (_load_json_carefully, load_json):
+        try:
+            outcomes.append(repr(load(data)))
+        except ValueError as error:
+            outcomes.append(type(error).__name__)
+    assert outcomes[0] == outcomes[1]
+
+
+_json_items = (
+    st.tuples(_around, _near_json, _around).map("".join)
+    | json_values.map(json.dumps)
+    | st.sampled_from(["[" * 100 + "]" * 100, "{}", "1" * 301])
+).map(lambda text: text.encode("utf-8", "surrogatepass"))
+
+
+@given(st.lists(_json_items, max_size=6))
+@example([b"[1E999]", b"1"])
+@example([b'"\\ud800"'])
+@example([b"[" * 100 + b"]" * 100, b"[" * 29 + b"]" * 29])
+@example([b'"\\', b'u0041"'])
+def test_load_json_many_is_load_json_for_each(items: list[bytes]) -> None:
+    def outcome(load: Callable[[], object]) -> str:
+        try:
+            return repr(load())
+        except ValueError as error:
+            return type(error).__name__
+
+    expected = outcome(lambda: [load_json(item) for item in items])
+    assert outcome(lambda: load_json_many(items)) == expected
+    assert outcome(lambda: JsonCodec().decode_many(items)) == expected
 
 
 def test_codecs_refuse_what_they_cannot_encode() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bisect import bisect_right
+from itertools import accumulate, islice
 from typing import Generic, TypeVar
 
 from ._values import Message, Retention, Start, make_message
@@ -135,6 +136,26 @@ class RetentionLog(Generic[T]):
         self._messages.append(message)
         ends = self._ends
         ends.append((ends[-1] if ends else self._bytes_before_base) + message.size)
+        max_messages = self.retention.max_messages
+        if max_messages is not None and len(self._messages) - max_messages > self._start:
+            self._evict_to(len(self._messages) - max_messages)
+        self._evict_beyond(now)
+
+    def extend_at(self, messages: list[Message[T]], now: float) -> None:
+        """Append ``messages``, made elsewhere at consecutive offsets from :attr:`head`, and
+        evict what no longer fits (as :meth:`append_at` for each, in one go)."""
+        if not messages:
+            return
+        head = self.head
+        if messages[0].offset != head or messages[-1].offset != head + len(messages) - 1:
+            raise ValueError(
+                f"messages at offsets {messages[0].offset}-{messages[-1].offset} appended at {head}"
+            )
+        ends = self._ends
+        total = ends[-1] if ends else self._bytes_before_base
+        sizes = [message.size for message in messages]
+        ends.extend(islice(accumulate(sizes, initial=total), 1, None))
+        self._messages.extend(messages)
         max_messages = self.retention.max_messages
         if max_messages is not None and len(self._messages) - max_messages > self._start:
             self._evict_to(len(self._messages) - max_messages)

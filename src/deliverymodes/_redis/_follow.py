@@ -13,6 +13,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+from collections.abc import Callable
+from itertools import accumulate, pairwise
 from typing import Any, Generic, Protocol, TypeVar
 
 import anyio
@@ -29,6 +31,8 @@ __all__ = [
     "Follower",
     "Sink",
     "decode_entries",
+    "many_decoder",
+    "notification_span",
     "parse_notification",
     "retention_arguments",
     "run_channel_script",
@@ -50,13 +54,24 @@ def retention_arguments(retention: Retention) -> tuple[str, str, str]:
     )
 
 
-def decode_entries(entries: list[Any], codec: Codec[T]) -> list[Message[T]]:
-    """Messages from stream entries ``[b'<offset>-1', [b'p', payload, b's', size, b't', time]]``;
-    ``ValueError`` if one does not decode."""
+def many_decoder(codec: Codec[T]) -> Callable[[list[bytes]], list[T]]:
+    """The codec's ``decode_many`` if it has one, else ``decode`` for each item."""
+    decode_many: Callable[[list[bytes]], list[T]] | None = getattr(codec, "decode_many", None)
+    if decode_many is not None:
+        return decode_many
     decode = codec.decode
+    return lambda items: [decode(item) for item in items]
+
+
+def decode_entries(
+    entries: list[Any], decode_many: Callable[[list[bytes]], list[T]]
+) -> list[Message[T]]:
+    """Messages from stream entries ``[b'<offset>-1', [b'p', payload, b's', size, b't', time]]``;
+    ``ValueError`` (or ``IndexError``, ``TypeError``) if one does not decode."""
+    values = decode_many([fields[1] for _, fields in entries])
     return [
-        make_message(int(entry[0][:-2]), decode(entry[1][1]), int(entry[1][3]), float(entry[1][5]))
-        for entry in entries
+        make_message(int(id_[:-2]), value, int(fields[3]), float(fields[5]))
+        for (id_, fields), value in zip(entries, values, strict=True)
     ]
 
 
@@ -93,29 +108,38 @@ def epoch_in(value: object, meta: str) -> int:
     return epoch
 
 
-def parse_notification(data: bytes) -> list[tuple[int, int, int, float, bytes]]:
-    """The messages of a notification, each ``(epoch, offset, size, time, payload)``:
-    ``<epoch> <offset> <size> <time> <length>``, a newline and ``length`` bytes, again and again,
-    with consecutive offsets of one epoch. ``ValueError`` if ``data`` is anything else."""
-    records: list[tuple[int, int, int, float, bytes]] = []
-    position, end = 0, len(data)
-    while position < end:
-        newline = data.find(b"\n", position)
-        fields = data[position:newline].split(b" ") if newline >= 0 else []
-        if len(fields) != 5:
-            raise ValueError(f"no header of five fields at byte {position}")
-        epoch, offset, size, published_at, length = fields
-        start = newline + 1
-        position = start + int(length)
-        if int(length) < 0 or position > end:
-            raise ValueError(f"a payload of {int(length)} bytes where {end - start} are left")
-        record = (int(epoch), int(offset), int(size), float(published_at), data[start:position])
-        if records and (record[0] != records[0][0] or record[1] != records[-1][1] + 1):
-            raise ValueError("messages of another epoch or offsets that do not follow")
-        records.append(record)
-    if not records:
-        raise ValueError("an empty notification")
-    return records
+def notification_span(data: bytes) -> tuple[int, int, int]:
+    """``(epoch, first offset, count)`` from a notification's first line; ``ValueError`` if it
+    has none of that form."""
+    newline = data.find(b"\n")
+    fields = data[:newline].split(b" ") if newline > 0 else ()
+    if len(fields) != 3:
+        raise ValueError("no first line of three fields")
+    epoch, first, count = map(int, fields)
+    if epoch < 1 or first < 0 or count < 1:
+        raise ValueError(f"an epoch, offset or count out of range: {data[:newline]!r}")
+    return epoch, first, count
+
+
+def parse_notification(data: bytes) -> tuple[int, int, list[int], list[float], list[bytes]]:
+    """``(epoch, first offset, sizes, times, payloads)`` from a notification:
+    ``<epoch> <first offset> <count>``, a newline; ``<size> <time> <length>`` for each message,
+    separated by spaces, a newline; then the payloads, each ``length`` bytes, with nothing
+    between or after them. ``ValueError`` if ``data`` is anything else."""
+    epoch, first, count = notification_span(data)
+    begin = data.find(b"\n") + 1
+    newline = data.find(b"\n", begin)
+    fields = data[begin:newline].split(b" ") if newline >= 0 else ()
+    if len(fields) != 3 * count:
+        raise ValueError(f"{len(fields)} numbers for {count} messages")
+    sizes = list(map(int, fields[0::3]))
+    times = list(map(float, fields[1::3]))
+    lengths = list(map(int, fields[2::3]))
+    if min(lengths) < 0 or newline + 1 + sum(lengths) != len(data):
+        raise ValueError(f"payloads of {sum(lengths)} bytes where {len(data) - newline - 1} are")
+    ends = list(accumulate(lengths, initial=newline + 1))
+    payloads = [data[start:end] for start, end in pairwise(ends)]
+    return epoch, first, sizes, times, payloads
 
 
 class Sink(Protocol[T]):
@@ -135,8 +159,8 @@ class Sink(Protocol[T]):
     def skipped(self, offset: int) -> None:
         """Offsets from ``head`` up to ``offset`` are lost: they will never be delivered."""
 
-    async def received(self, message: Message[T]) -> None:
-        """The message at offset ``head``."""
+    async def received(self, messages: list[Message[T]]) -> None:
+        """Messages at consecutive offsets from ``head`` (at least one)."""
 
 
 class Follower(Generic[T]):
@@ -155,6 +179,7 @@ class Follower(Generic[T]):
         self.client = client
         self.keys: tuple[str, str] = (key, key + ":meta")
         self._codec = codec
+        self._decode_many = many_decoder(codec)
         self._retention = retention_arguments(retention)
         self._sink = sink
         self._start = "latest" if start_latest else "earliest"
@@ -177,8 +202,15 @@ class Follower(Generic[T]):
     # -- the listener ----------------------------------------------------------------------------
 
     async def notified(self, data: bytes) -> None:
-        """A notification: for each message, ``<epoch> <offset> <size> <time> <length>``, a
-        newline and the payload's ``length`` bytes."""
+        """A notification: the messages of one publish (see :func:`parse_notification`)."""
+        sink = self._sink
+        try:
+            epoch, first, count = notification_span(data)
+        except ValueError:
+            pass
+        else:
+            if epoch == sink.epoch and first + count <= sink.head:
+                return  # nothing new: this process published them, or read them from the stream
         lock = self._lock
         try:  # no checkpoint when the lock is free: the messages of one read stay together
             lock.acquire_nowait()
@@ -186,36 +218,61 @@ class Follower(Generic[T]):
             await lock.acquire()
         try:
             try:
-                records = parse_notification(data)
+                epoch, first, sizes, times, payloads = parse_notification(data)
             except ValueError as error:
                 # Not one of ours (or damaged): the stream says what was published.
                 _log.warning("channel %r got a notification it cannot read (%s): reading the"
                              " stream instead", self.keys[0], error)  # fmt: skip
                 await self._catch_up()
             else:
-                await self._take(records)
+                if epoch != sink.epoch or first > sink.head:
+                    await self._catch_up()  # a gap, or a new life: the stream has it all
+                else:
+                    await self._take(first, sizes, times, payloads)
         except (ConnectionLost, RedisError) as error:
             self.live = False
             _log.warning("channel %r could not read a gap from Redis: %s", self.keys[0], error)
         finally:
             lock.release()
 
-    async def _take(self, records: list[tuple[int, int, int, float, bytes]]) -> None:
+    async def _take(
+        self, first: int, sizes: list[int], times: list[float], payloads: list[bytes]
+    ) -> None:
+        """Hand the sink the messages of a notification from offset ``first`` (at most its
+        head) that it does not have yet."""
         sink = self._sink
+        skip = sink.head - first
+        if skip >= len(payloads):
+            return
         decode = self._codec.decode
-        for epoch, number, size, published_at, data in records:
-            if epoch != sink.epoch or number > sink.head:
-                await self._catch_up()  # it reads the rest of this notification too
-                return
-            if number == sink.head:
+        offsets = range(first + skip, first + len(payloads))
+        try:
+            messages = [
+                make_message(offset, value, size, published_at)
+                for offset, value, size, published_at in zip(
+                    offsets,
+                    self._decode_many(payloads[skip:] if skip else payloads),
+                    sizes[skip:],
+                    times[skip:],
+                    strict=True,
+                )
+            ]
+        except ValueError:
+            messages = []
+            for offset, payload, size, published_at in zip(
+                offsets, payloads[skip:], sizes[skip:], times[skip:], strict=True
+            ):
                 try:
-                    payload = decode(data)
+                    messages.append(make_message(offset, decode(payload), size, published_at))
                 except ValueError as error:
                     _log.warning("channel %r: message %d does not decode, skipped: %s",
-                                 self.keys[0], number, error)  # fmt: skip
-                    sink.skipped(number + 1)
-                    continue
-                await sink.received(make_message(number, payload, size, published_at))
+                                 self.keys[0], offset, error)  # fmt: skip
+                    if messages:
+                        await sink.received(messages)
+                        messages = []
+                    sink.skipped(offset + 1)
+        if messages:
+            await sink.received(messages)
 
     async def resumed(self) -> None:
         try:
@@ -304,12 +361,18 @@ class Follower(Generic[T]):
                 sink.restarted(epoch, begin)
             elif begin > sink.head:
                 sink.skipped(begin)
+            run: list[Message[T]] = []  # messages at consecutive offsets from the sink's head
             for message in self._decoded(entries):
-                if message.offset < sink.head:
+                if message.offset < sink.head + len(run):
                     continue
-                if message.offset > sink.head:
-                    sink.skipped(message.offset)  # entries before it did not decode
-                await sink.received(message)
+                if message.offset > sink.head + len(run):  # entries before it did not decode
+                    if run:
+                        await sink.received(run)
+                        run = []
+                    sink.skipped(message.offset)
+                run.append(message)
+            if run:
+                await sink.received(run)
             if entries and sink.head <= (last := _offset_of(entries[-1])):
                 sink.skipped(last + 1)  # the last entries did not decode
             if len(entries) < _CHUNK or sink.head >= head:
@@ -317,7 +380,7 @@ class Follower(Generic[T]):
 
     def _decoded(self, entries: list[Any]) -> list[Message[T]]:
         try:
-            return decode_entries(entries, self._codec)
+            return decode_entries(entries, self._decode_many)
         except (ValueError, IndexError, TypeError):
             # Entries that do not decode (written by something else) are a gap for the sink:
             # counted as missed, logged once per read, never read again.
@@ -325,7 +388,7 @@ class Follower(Generic[T]):
             bad = []
             for entry in entries:
                 try:
-                    messages.extend(decode_entries([entry], self._codec))
+                    messages.extend(decode_entries([entry], self._decode_many))
                 except (ValueError, IndexError, TypeError) as error:
                     bad.append((entry[0], error))
             _log.warning(

@@ -30,10 +30,10 @@ _log = logging.getLogger("deliverymodes.client")
 
 
 class LocalSink(Sink[T], Protocol[T]):
-    """A sink that can also take a message this process just published, without waiting for
-    its notification, when it is the next one it expects."""
+    """A sink that can also take messages this process just published (at consecutive
+    offsets), without waiting for their notification, when they are the next ones it expects."""
 
-    def published_here(self, epoch: int, message: Message[T]) -> None: ...
+    def published_here(self, epoch: int, messages: list[Message[T]]) -> None: ...
 
 
 def _check_key(key: object) -> str:
@@ -55,11 +55,12 @@ def _check_codec(codec: object) -> Codec[Any]:
 class _Batch:
     """Publishes that go to Redis in one round trip."""
 
-    __slots__ = ("data", "error", "messages", "settled")
+    __slots__ = ("arguments", "error", "made", "messages", "settled")
 
     def __init__(self) -> None:
-        self.messages: list[Message[Any]] = []  # offsets filled in once Redis assigned them
-        self.data: list[bytes | None] = []  # the encoded payloads; None: withdrawn
+        self.made: list[tuple[Any, int, float]] = []  # payload, size, publish time
+        self.arguments: list[tuple[bytes, int, str] | None] = []  # None: withdrawn
+        self.messages: list[Message[Any] | None] = []  # once Redis assigned the offsets
         self.settled = False
         self.error: Exception | None = None
 
@@ -161,9 +162,9 @@ class Link(Generic[T]):
                 self._sending = None
                 sending.set()
             message = make_message(offset, payload, size, now)
-            self.sink.published_here(epoch_in(epoch, self.keys[1]), message)
+            self.sink.published_here(epoch, [message])
             return message
-        return (await self._in_batch([(payload, size, data, now)]))[0]
+        return (await self._in_batch([payload], [size], [data], now))[0]
 
     async def publish_many(self, sized: list[tuple[T, int]]) -> list[Message[T]]:
         """Append ``(payload, size)`` pairs in Redis, in order, in one script run (with
@@ -172,21 +173,24 @@ class Link(Generic[T]):
         if not sized:
             return []
         encode = self.codec.encode
-        now = time.time()
-        return await self._in_batch(
-            [(payload, size, encode(payload), now) for payload, size in sized]
-        )
+        payloads = [payload for payload, _ in sized]
+        sizes = [size for _, size in sized]
+        return await self._in_batch(payloads, sizes, [encode(p) for p in payloads], time.time())
 
-    async def _in_batch(self, entries: list[tuple[T, int, bytes, float]]) -> list[Message[T]]:
-        """Add ``entries`` to the batch being formed and wait until it was sent."""
+    async def _in_batch(
+        self, payloads: list[T], sizes: list[int], data: list[bytes], now: float
+    ) -> list[Message[T]]:
+        """Add messages, published at ``now``, to the batch being formed and wait until it was
+        sent."""
         batch = self._forming
         if batch is None:
             batch = self._forming = _Batch()
-        first = len(batch.messages)
-        for payload, size, data, now in entries:
-            batch.messages.append(make_message(0, payload, size, now))
-            batch.data.append(data)
-        end = len(batch.messages)
+        first = len(batch.made)
+        stamp = repr(now)
+        for payload, each, size in zip(payloads, data, sizes, strict=True):
+            batch.made.append((payload, size, now))
+            batch.arguments.append((each, size, stamp))
+        end = len(batch.made)
         try:
             while not batch.settled:
                 under_way = self._sending
@@ -196,12 +200,12 @@ class Link(Generic[T]):
                     await under_way.wait()
         finally:
             if batch is self._forming:  # cancelled before its batch was sent: not published
-                batch.data[first:end] = [None] * (end - first)
+                batch.arguments[first:end] = [None] * (end - first)
         if batch.error is not None:
             raise batch.error
-        return batch.messages[first:end]
+        return batch.messages[first:end]  # type: ignore[return-value]  # none withdrawn
 
-    async def _run(self, *messages: bytes | str | int) -> tuple[bytes, int]:
+    async def _run(self, *messages: bytes | str | int) -> tuple[int, int]:
         """Run the publish script for ``messages`` (payload, size, time, …): (epoch, first
         offset). Shielded: once sent, the publish happens either way."""
         candidate = self._candidate
@@ -214,7 +218,7 @@ class Link(Generic[T]):
         )
         if epoch == candidate.encode():
             self._candidate = str(new_epoch())  # taken for a new life: the next one differs
-        return epoch, first
+        return epoch_in(epoch, self.keys[1]), first
 
     async def _send_forming(self) -> None:
         """Send the batch being formed (shielded: once sent, it is published either way)."""
@@ -222,18 +226,22 @@ class Link(Generic[T]):
         assert batch is not None
         self._sending = sending = anyio.Event()
         arguments: list[bytes | str | int] = []
-        for message, data in zip(batch.messages, batch.data, strict=True):
-            if data is not None:  # None: withdrawn by its cancelled caller
-                arguments += (data, message.size, repr(message.published_at))
+        for each in batch.arguments:
+            if each is not None:
+                arguments += each
         try:
             if arguments:
                 epoch, offset = await self._run(*arguments)
-                for index, (made, data) in enumerate(zip(batch.messages, batch.data, strict=True)):
-                    if data is not None:
-                        message = make_message(offset, made.payload, made.size, made.published_at)
-                        batch.messages[index] = message
-                        self.sink.published_here(epoch_in(epoch, self.keys[1]), message)
+                made: list[Message[Any]] = []
+                for (payload, size, now), each in zip(batch.made, batch.arguments, strict=True):
+                    if each is None:  # withdrawn: a place kept, so that the others find theirs
+                        batch.messages.append(None)
+                    else:
+                        message = make_message(offset, payload, size, now)
+                        batch.messages.append(message)
+                        made.append(message)
                         offset += 1
+                self.sink.published_here(epoch, made)
         except Exception as error:  # every publish of the batch raises it
             batch.error = error
         finally:

@@ -57,20 +57,25 @@ class _Fanout:
     def skipped(self, offset: int) -> None:
         self.state.skip(offset)
 
-    async def received(self, message: Message[Any]) -> None:
+    async def received(self, messages: list[Message[Any]]) -> None:
         state = self.state
-        while state.blocked:  # a BLOCK subscriber is full: hold Redis back until it has room
-            room = state.room_waiter
-            if room is None:
-                room = state.room_waiter = anyio.Event()
-            await room.wait()
-        if not state.closed:
+        for message in messages:
+            while state.blocked:  # a BLOCK subscriber is full: hold Redis back until it has room
+                room = state.room_waiter
+                if room is None:
+                    room = state.room_waiter = anyio.Event()
+                await room.wait()
+            if state.closed:
+                return
             self._deliver(message)
 
-    def published_here(self, epoch: int, message: Message[Any]) -> None:
+    def published_here(self, epoch: int, messages: list[Message[Any]]) -> None:
         state = self.state
-        here = epoch == self.epoch and message.offset == state.head
-        if here and not state.blocked and not state.closed:
+        if epoch != self.epoch or messages[0].offset != state.head:
+            return
+        for message in messages:  # the rest, if one cannot go now, come with the notification
+            if state.blocked or state.closed:
+                return
             self._deliver(message)
 
     def _deliver(self, message: Message[Any]) -> None:

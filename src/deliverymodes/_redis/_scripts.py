@@ -7,8 +7,8 @@ A channel with key ``K`` is three things in Redis:
   publish time, Unix seconds);
 - the hash ``K:meta``: ``epoch`` (the channel's life), ``head`` (the next offset) and ``bytes``
   (the sizes of the retained messages, summed);
-- the Pub/Sub channel ``K``: every publish is announced there; for each message of the batch,
-  ``<epoch> <offset> <size> <time> <length>``, a newline, and the payload's ``length`` bytes.
+- the Pub/Sub channel ``K``: every publish is announced there, with every message of the batch
+  (the format is under ``PUBLISH``).
 
 When the hash is missing (a new channel, or Redis lost its data) the next script to run starts
 a new life: a new epoch, offsets from 0, the stream emptied.
@@ -73,32 +73,34 @@ end
 
 #: Publish a batch of messages, in order. ARGV 1-5 as above, then three per message: its
 #: payload, its size and its publish time. Returns {epoch, the first message's offset}. The
-#: notification carries every message of the batch, each as ``<epoch> <offset> <size> <time>
-#: <length>``, a newline, and the payload's ``length`` bytes. With ``max_messages`` alone, the
-#: ``XADD`` trims (exactly) and ``bytes`` is not kept.
+#: notification carries every message of the batch: ``<epoch> <first offset> <count>``, a
+#: newline, ``<size> <time> <length>`` for each message (separated by spaces), a newline, then
+#: the payloads one after the other. With ``max_messages`` alone, the ``XADD`` trims (exactly)
+#: and ``bytes`` is not kept.
 PUBLISH = Script(
     _COMMON
     + """
-local notes = {}
+local numbers, payloads = {}, {}
 local plain = not max_bytes and not max_age
+local first = head
 for i = 6, #ARGV, 3 do
   local payload, size, time = ARGV[i], ARGV[i + 1], ARGV[i + 2]
-  local offset = string.format('%d', head)
+  local id = string.format('%d-1', head)
   if max_messages and plain then
-    redis.call('XADD', stream, 'MAXLEN', max_messages, offset .. '-1',
-      'p', payload, 's', size, 't', time)
+    redis.call('XADD', stream, 'MAXLEN', max_messages, id, 'p', payload, 's', size, 't', time)
   else
-    redis.call('XADD', stream, offset .. '-1', 'p', payload, 's', size, 't', time)
+    redis.call('XADD', stream, id, 'p', payload, 's', size, 't', time)
     bytes = bytes + tonumber(size)
   end
-  notes[#notes + 1] = epoch .. ' ' .. offset .. ' ' .. size .. ' ' .. time .. ' ' .. #payload
-    .. '\\n' .. payload
+  numbers[#numbers + 1] = size .. ' ' .. time .. ' ' .. #payload
+  payloads[#payloads + 1] = payload
   head = head + 1
 end
 if not plain then trim() end
 redis.call('HSET', meta, 'head', head, 'bytes', bytes)
-redis.call('PUBLISH', stream, table.concat(notes))
-return {epoch, head - #notes}
+redis.call('PUBLISH', stream, epoch .. string.format(' %d %d\\n', first, #payloads)
+  .. table.concat(numbers, ' ') .. '\\n' .. table.concat(payloads))
+return {epoch, first}
 """
 )
 

@@ -37,16 +37,16 @@ class View:
         for waiter in self.state.waits.release_all(Release.MAX_WAIT):
             waiter.wake()
 
-    async def received(self, message: Message[Any]) -> None:
-        self._append(message)
+    async def received(self, messages: list[Message[Any]]) -> None:
+        self._extend(messages)
 
-    def published_here(self, epoch: int, message: Message[Any]) -> None:
-        if epoch == self.epoch and message.offset == self.state.log.head:
-            self._append(message)
+    def published_here(self, epoch: int, messages: list[Message[Any]]) -> None:
+        if epoch == self.epoch and messages[0].offset == self.state.log.head:
+            self._extend(messages)
 
-    def _append(self, message: Message[Any]) -> None:
+    def _extend(self, messages: list[Message[Any]]) -> None:
         state = self.state
-        state.log.append_at(message, time.time())
+        state.log.extend_at(messages, time.time())
         if state.waits.waiting:
             for waiter in state.released():
                 waiter.wake()

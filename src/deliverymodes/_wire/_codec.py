@@ -5,9 +5,20 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Callable
+from itertools import repeat
+from operator import add
 from typing import Any, NoReturn, Protocol, TypeVar, runtime_checkable
 
-__all__ = ["MAX_JSON_DEPTH", "BytesCodec", "Codec", "JsonCodec", "dump_json", "load_json"]
+__all__ = [
+    "MAX_JSON_DEPTH",
+    "BytesCodec",
+    "Codec",
+    "JsonCodec",
+    "dump_json",
+    "load_json",
+    "load_json_many",
+]
 
 T = TypeVar("T")
 
@@ -66,6 +77,11 @@ _FLOATS_CHECKED = json.JSONDecoder(parse_constant=_no_constant, parse_float=_fin
 _NUMBERS_CHECKED = json.JSONDecoder(
     parse_constant=_no_constant, parse_float=_finite, parse_int=_integer
 )
+# One JSON value at an index, no whitespace skipped: (value, end), StopIteration if none.
+_scan_plain: Callable[[str, int], tuple[Any, int]] = vars(_PLAIN)["scan_once"]
+_scan_floats: Callable[[str, int], tuple[Any, int]] = vars(_FLOATS_CHECKED)["scan_once"]
+#: Inputs up to this many bytes may take load_json's quick way (no integer can be too large).
+_SHORT = 300
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
@@ -77,6 +93,27 @@ def load_json(data: bytes | str) -> Any:
     integer of more than 309 digits), strings with a lone surrogate (``"\\ud800"``), and nesting
     deeper than ``MAX_JSON_DEPTH``.
     """
+    # The common case, half again as fast: short UTF-8 (no integer too large), few brackets,
+    # no \u escape (no lone surrogate), no surrounding whitespace. Anything else, valid or
+    # not, takes the careful way, which says what is wrong.
+    if (
+        isinstance(data, bytes)
+        and len(data) <= _SHORT
+        and data.count(b"[") + data.count(b"{") <= MAX_JSON_DEPTH
+        and b"\\u" not in data
+    ):
+        text = data.decode("utf-8")
+        scan = _scan_plain if b"e" not in data and b"E" not in data else _scan_floats
+        try:
+            value, end = scan(text, 0)
+        except StopIteration:
+            end = -1
+        if end == len(text):
+            return value
+    return _load_json_carefully(data)
+
+
+def _load_json_carefully(data: bytes | str) -> Any:
     if isinstance(data, str):
         text, raw = data, data.encode("utf-8", "surrogatepass")
     else:
@@ -84,7 +121,7 @@ def load_json(data: bytes | str) -> Any:
     if _too_deep(raw):
         raise ValueError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
     # A number only overflows with an exponent or hundreds of digits: check numbers only then.
-    if len(raw) > 300:
+    if len(raw) > _SHORT:
         decoder = _NUMBERS_CHECKED
     elif b"e" in raw or b"E" in raw:
         decoder = _FLOATS_CHECKED
@@ -104,6 +141,43 @@ def load_json(data: bytes | str) -> Any:
     return value
 
 
+def load_json_many(items: list[bytes]) -> list[Any]:
+    """``[load_json(item) for item in items]``, about twice as fast for many short items: the
+    checks run once over all of them. ``ValueError`` as from ``load_json`` for the first item
+    refused."""
+    joined = b"".join(items)
+    if (
+        not items
+        or b"\\u" in joined
+        or max(map(len, items)) > _SHORT
+        or (
+            joined.count(b"[") + joined.count(b"{") > MAX_JSON_DEPTH
+            and max(
+                map(
+                    add,
+                    map(bytes.count, items, repeat(b"[")),
+                    map(bytes.count, items, repeat(b"{")),
+                )
+            )
+            > MAX_JSON_DEPTH
+        )
+    ):
+        return [load_json(item) for item in items]
+    scan = _scan_plain if b"e" not in joined and b"E" not in joined else _scan_floats
+    values = []
+    try:
+        for text in map(bytes.decode, items):
+            value, end = scan(text, 0)
+            if end != len(text):
+                break
+            values.append(value)
+        else:
+            return values
+    except (StopIteration, ValueError):
+        pass
+    return [load_json(item) for item in items]  # raises for the first one refused
+
+
 def dump_json(value: Any) -> str:
     """Compact JSON text that strict JSON readers accept: ``ValueError`` for NaN or infinities."""
     try:
@@ -119,7 +193,9 @@ class Codec(Protocol[T]):
     """Turns payloads into bytes and back (msgpack, orjson, protobuf… plug in here).
 
     ``decode`` raises ``ValueError`` (or a subclass) for bytes it cannot decode; the server answers
-    such a publish with a ``BAD_PAYLOAD`` error instead of publishing it.
+    such a publish with a ``BAD_PAYLOAD`` error instead of publishing it. A codec may also have
+    ``decode_many(items: list[bytes]) -> list[T]``, the same as ``decode`` for each but faster
+    (``ValueError`` if one does not decode): Redis channels use it for what they read in bulk.
     """
 
     def encode(self, payload: T) -> bytes:
@@ -144,6 +220,11 @@ class JsonCodec:
 
     def decode(self, data: bytes) -> Any:
         return load_json(data)  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+
+    def decode_many(self, items: list[bytes]) -> list[Any]:
+        """``[decode(item) for item in items]``, faster; ``ValueError`` if one does not
+        decode."""
+        return load_json_many(items)
 
     def __repr__(self) -> str:
         return "JsonCodec()"
