@@ -59,6 +59,25 @@ async def test_a_cancelled_command_does_not_shift_the_replies(redis_url: str) ->
                 assert await client.execute("ECHO", str(number)) == str(number).encode()
 
 
+async def test_a_late_reply_breaks_the_connection_and_the_next_command_reconnects(
+    redis_url: str,
+) -> None:
+    async with RedisClient(redis_url, timeout=0.5) as client:
+        with anyio.fail_after(10):
+            with pytest.raises(ConnectionLost, match=r"no reply .* within 0.5 s"):
+                await client.execute("BLPOP", "nothing-here", "3")  # answers in 3 s
+            assert client.connections == 0
+            assert await client.execute("PING") == b"PONG"
+            assert client.connections == 1
+
+
+async def test_closing_a_client_does_not_wait_for_its_timeout(redis_url: str) -> None:
+    with anyio.fail_after(5):  # its watchdog would sleep for seconds
+        for _ in range(3):
+            async with RedisClient(redis_url, timeout=60) as client:
+                assert await client.execute("PING") == b"PONG"
+
+
 async def test_an_unreachable_server_is_connection_lost_in_time() -> None:
     with anyio.fail_after(10):
         async with RedisClient("redis://127.0.0.1:1", timeout=2) as client:

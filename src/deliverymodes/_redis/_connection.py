@@ -97,9 +97,10 @@ def parse_redis_url(url: object) -> RedisAddress:
 class _Reply:
     """A command's place in the queue of replies."""
 
-    __slots__ = ("abandoned", "done", "event", "value")
+    __slots__ = ("abandoned", "done", "event", "sent_at", "value")
 
-    def __init__(self) -> None:
+    def __init__(self, sent_at: float) -> None:
+        self.sent_at = sent_at  # when it was queued (anyio's clock): the watchdog's reference
         self.done = False
         self.abandoned = False  # its caller is gone: the reply is read and thrown away
         self.event: anyio.Event | None = None  # what its caller waits on, if it waits
@@ -131,9 +132,11 @@ class RedisConnection:
         self._pending: deque[_Reply] = deque()
         self._outgoing: list[bytes] = []
         self._flushing = False
+        self._flush_began = 0.0  # when the write under way began
         self._reading = False  # a task is reading replies
         self._error: ConnectionLost | None = None
         self._closed = anyio.Event()
+        self._watchdog = anyio.CancelScope()
 
     @classmethod
     async def open(
@@ -163,6 +166,7 @@ class RedisConnection:
             reason = "timed out" if isinstance(error, TimeoutError) else str(error)
             raise ConnectionLost(f"cannot connect to Redis at {address.url}: {reason}") from None
         connection = cls(stream, address, timeout)
+        task_group.start_soon(connection._watch)
         if on_push is not None:
             connection._reading = True  # for good: the reader task reads every reply
             task_group.start_soon(connection.run, on_push)
@@ -194,7 +198,7 @@ class RedisConnection:
         """
         if self._error is not None:
             raise self._error
-        reply = _Reply()
+        reply = _Reply(anyio.current_time())
         self._pending.append(reply)
         self._outgoing.append(hiredis.pack_command(arguments))  # type: ignore[arg-type]
         value = await self._wait_for(reply, shield)
@@ -209,7 +213,8 @@ class RedisConnection:
         as a ``hiredis.ReplyError`` in its place); otherwise as :meth:`execute`."""
         if self._error is not None:
             raise self._error
-        replies = [_Reply() for _ in commands]
+        now = anyio.current_time()
+        replies = [_Reply(now) for _ in commands]
         self._pending.extend(replies)
         self._outgoing.extend(hiredis.pack_command(command) for command in commands)  # type: ignore[arg-type]
         await self._wait_for(replies[-1], shield)
@@ -217,24 +222,18 @@ class RedisConnection:
 
     async def _wait_for(self, reply: _Reply, shield: bool) -> Any:
         """Flush, then wait until ``reply`` has come (reading replies meanwhile, if nobody else
-        does); its value. ``ConnectionLost`` if it does not come."""
-        deadline = anyio.current_time() + self.timeout
+        does); its value. ``ConnectionLost`` if it does not come (the watchdog breaks the
+        connection when it is late)."""
         try:
-            with anyio.CancelScope(shield=shield, deadline=deadline) as waited:
-                if not self._flushing:
-                    await self._flush(deadline)
-                while not reply.done:
-                    if self._reading:  # another task reads: it hands over the reply, or the reading
-                        reply.event = event = anyio.Event()
-                        await event.wait()
-                    else:
-                        await self._read_until(reply)
+            if shield:
+                with anyio.CancelScope(shield=True):
+                    await self._send_and_wait(reply)
+            else:
+                await self._send_and_wait(reply)
         finally:
             if not reply.done:
                 reply.abandoned = True
                 self._hand_over()
-        if waited.cancelled_caught:
-            await self._break(f"no reply from Redis at {self.address.url} within {self.timeout} s")
         value = reply.value
         if isinstance(value, ConnectionLost):
             # A cancellation that also stopped the reader wins over what that did to the reply.
@@ -242,16 +241,27 @@ class RedisConnection:
             raise value
         return value
 
-    async def _flush(self, deadline: float) -> None:
-        """Write everything queued, and what is queued meanwhile, in as few writes as it takes,
-        by ``deadline``.
+    async def _send_and_wait(self, reply: _Reply) -> None:
+        if not self._flushing:
+            await self._flush()
+        while not reply.done:
+            if self._reading:  # another task reads: it hands over the reply, or the reading
+                reply.event = event = anyio.Event()
+                await event.wait()
+            else:
+                await self._read_until(reply)
 
-        Shielded: a write cut in the middle would leave half a command on the connection.
+    async def _flush(self) -> None:
+        """Write everything queued, and what is queued meanwhile, in as few writes as it takes.
+
+        Shielded: a write cut in the middle would leave half a command on the connection (the
+        watchdog breaks a write that takes longer than the timeout).
         """
         self._flushing = True
+        self._flush_began = anyio.current_time()
         url = self.address.url
         try:
-            with anyio.CancelScope(shield=True, deadline=deadline) as sent:
+            with anyio.CancelScope(shield=True):
                 while self._outgoing and self._error is None:
                     data = b"".join(self._outgoing)
                     self._outgoing.clear()
@@ -262,10 +272,28 @@ class RedisConnection:
                         # as the end arrives trips anyio's Unix sockets on asyncio.
                         self._fail(f"the connection to Redis at {url} failed")
                         return
-            if sent.cancelled_caught:
-                await self._break(f"Redis at {url} took no data for {self.timeout} s")
         finally:
             self._flushing = False
+
+    async def _watch(self) -> None:
+        """Break the connection when a write, or the oldest reply awaited, takes longer than
+        the timeout: one timer per connection rather than one per command. Found within a
+        quarter of the timeout after it passed."""
+        timeout = self.timeout
+        with self._watchdog:
+            while self._error is None:
+                now = anyio.current_time()
+                if self._flushing and now - self._flush_began >= timeout:
+                    await self._break(f"Redis at {self.address.url} took no data for {timeout} s")
+                    return
+                oldest = next((r.sent_at for r in self._pending if not r.abandoned), None)
+                if oldest is not None and now - oldest >= timeout:
+                    await self._break(
+                        f"no reply from Redis at {self.address.url} within {timeout} s"
+                    )
+                    return
+                due = timeout / 4 if oldest is None else max(oldest + timeout - now, timeout / 64)
+                await anyio.sleep(min(due, timeout / 4) if self._flushing else due)
 
     async def _read_until(self, reply: _Reply) -> None:
         """Read replies, settling each command's, until ``reply``'s has come."""
@@ -327,6 +355,7 @@ class RedisConnection:
         if self._error is None:
             self._error = ConnectionLost(reason)
             _log.debug("Redis connection broken: %s", reason)
+            self._watchdog.cancel()
         while self._pending:
             self._pending.popleft().settle(self._error)
         self._outgoing.clear()
