@@ -132,6 +132,25 @@ async def test_one_undecodable_message_of_a_notification_spares_the_others(
         assert subscriber.statistics().missed == 2
 
 
+async def test_with_no_subscriber_here_messages_go_by_and_the_next_one_comes(
+    redis_url: str,
+) -> None:
+    key = new_key()
+    async with (
+        RedisClient(redis_url) as here,
+        RedisClient(redis_url) as there,
+        RedisPushChannel[object](here, key) as channel,
+        RedisPushChannel[bytes](there, key, codec=BytesCodec()) as publisher,
+    ):
+        await publisher.publish_many([b"0", b"not JSON", b"2"])  # nobody here to decode them
+        await settled(lambda: channel.statistics().published == 3)
+        async with channel.subscribe() as subscriber:
+            await publisher.publish(b'"three"')
+            assert await take(subscriber, 1) == ["three"]
+            assert subscriber.statistics().missed == 0
+        assert channel.statistics().missed == 0
+
+
 async def test_a_dropped_pubsub_link_is_recovered_from_the_stream(redis_url: str) -> None:
     key = new_key()
     slow = Reconnect(initial_delay=0.5, max_delay=0.5, jitter=0)

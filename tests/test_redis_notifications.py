@@ -11,7 +11,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from deliverymodes import BytesCodec
-from deliverymodes._redis._follow import notification_span, parse_notification
+from deliverymodes._redis._records import notification_span, parse_notification
 from deliverymodes.redis import RedisClient, RedisPollChannel
 from tests.redis_helpers import new_key, settled
 from tests.redis_server import private_redis, require_redis_server

@@ -187,6 +187,11 @@ class PushState(Generic[T, W]):
         self._blockers = 0  # BLOCK subscriptions whose full buffer holds publishers back
         self.blocked = False  # a publish must wait: _blockers > 0 (never once closed)
 
+    @property
+    def receivers(self) -> int:
+        """Subscriptions offered every new message now."""
+        return len(self._receiving)
+
     def subscribe(self, size: int, policy: Overflow) -> PushSubscription[T, W]:
         """A subscription offered every message published from now on (none once closed)."""
         subscription = PushSubscription(self, size, policy)

@@ -10,33 +10,31 @@ lost its data) restarts the sink in the new life.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
-from collections.abc import Callable
-from itertools import accumulate, pairwise
 from typing import Any, Generic, Protocol, TypeVar
 
 import anyio
 import hiredis
 
-from .._core import MAX_EPOCH, Message, Retention, make_message, new_epoch
+from .._core import Message, Retention, make_message, new_epoch
 from .._exceptions import ConnectionLost
 from .._wire import Codec
 from ._client import RedisClient
 from ._connection import RedisError
-from ._scripts import READ, Script
+from ._records import (
+    decode_entries,
+    epoch_in,
+    many_decoder,
+    notification_span,
+    offset_of,
+    parse_notification,
+    retention_arguments,
+    run_channel_script,
+)
+from ._scripts import READ
 
-__all__ = [
-    "Follower",
-    "Sink",
-    "decode_entries",
-    "many_decoder",
-    "notification_span",
-    "parse_notification",
-    "retention_arguments",
-    "run_channel_script",
-]
+__all__ = ["Follower", "Sink"]
 
 _log = logging.getLogger("deliverymodes.channel")
 
@@ -44,102 +42,6 @@ T = TypeVar("T")
 
 #: Entries one catch-up read asks for at a time.
 _CHUNK = 1000
-
-
-def retention_arguments(retention: Retention) -> tuple[str, str, str]:
-    """The scripts' ARGV 3-5: max messages, max bytes, max age ('' where unbounded)."""
-    return tuple(  # type: ignore[return-value]
-        "" if value is None else repr(value)
-        for value in (retention.max_messages, retention.max_bytes, retention.max_age)
-    )
-
-
-def many_decoder(codec: Codec[T]) -> Callable[[list[bytes]], list[T]]:
-    """The codec's ``decode_many`` if it has one, else ``decode`` for each item."""
-    decode_many: Callable[[list[bytes]], list[T]] | None = getattr(codec, "decode_many", None)
-    if decode_many is not None:
-        return decode_many
-    decode = codec.decode
-    return lambda items: [decode(item) for item in items]
-
-
-def decode_entries(
-    entries: list[Any], decode_many: Callable[[list[bytes]], list[T]]
-) -> list[Message[T]]:
-    """Messages from stream entries ``[b'<offset>-1', [b'p', payload, b's', size, b't', time]]``;
-    ``ValueError`` (or ``IndexError``, ``TypeError``) if one does not decode."""
-    values = decode_many([fields[1] for _, fields in entries])
-    return [
-        make_message(int(id_[:-2]), value, int(fields[3]), float(fields[5]))
-        for (id_, fields), value in zip(entries, values, strict=True)
-    ]
-
-
-async def run_channel_script(
-    client: RedisClient,
-    script: Script,
-    keys: tuple[str, str],
-    arguments: tuple[Any, ...],
-    *,
-    shield: bool = False,
-) -> Any:
-    """Run one of a channel's scripts; a key of the wrong Redis type is a ``RedisError`` that
-    says which key holds what."""
-    try:
-        return await client.run_script(script, keys, arguments, shield=shield)
-    except RedisError as error:
-        if not str(error).startswith("WRONGTYPE"):
-            raise
-        stream, meta = [(await client.execute("TYPE", key)).decode() for key in keys]
-        raise RedisError(
-            f"the channel's Redis keys hold other types: {keys[0]!r} is a {stream} (needs a"
-            f" stream or nothing), {keys[1]!r} is a {meta} (needs a hash or nothing)"
-        ) from None
-
-
-def epoch_in(value: object, meta: str) -> int:
-    """The epoch Redis holds in ``meta``; ``RedisError`` if it is not one (1 … 2**53 - 1)."""
-    epoch = 0
-    if isinstance(value, (bytes, str, int)):
-        with contextlib.suppress(ValueError):
-            epoch = int(value)
-    if not 1 <= epoch <= MAX_EPOCH:
-        raise RedisError(f"{meta!r} holds an epoch that is not one: {value!r} (delete the key)")
-    return epoch
-
-
-def notification_span(data: bytes) -> tuple[int, int, int]:
-    """``(epoch, first offset, count)`` from a notification's first line; ``ValueError`` if it
-    has none of that form."""
-    newline = data.find(b"\n")
-    fields = data[:newline].split(b" ") if newline > 0 else ()
-    if len(fields) != 3:
-        raise ValueError("no first line of three fields")
-    epoch, first, count = map(int, fields)
-    if epoch < 1 or first < 0 or count < 1:
-        raise ValueError(f"an epoch, offset or count out of range: {data[:newline]!r}")
-    return epoch, first, count
-
-
-def parse_notification(data: bytes) -> tuple[int, int, list[int], list[float], list[bytes]]:
-    """``(epoch, first offset, sizes, times, payloads)`` from a notification:
-    ``<epoch> <first offset> <count>``, a newline; ``<size> <time> <length>`` for each message,
-    separated by spaces, a newline; then the payloads, each ``length`` bytes, with nothing
-    between or after them. ``ValueError`` if ``data`` is anything else."""
-    epoch, first, count = notification_span(data)
-    begin = data.find(b"\n") + 1
-    newline = data.find(b"\n", begin)
-    fields = data[begin:newline].split(b" ") if newline >= 0 else ()
-    if len(fields) != 3 * count:
-        raise ValueError(f"{len(fields)} numbers for {count} messages")
-    sizes = list(map(int, fields[0::3]))
-    times = list(map(float, fields[1::3]))
-    lengths = list(map(int, fields[2::3]))
-    if min(lengths) < 0 or newline + 1 + sum(lengths) != len(data):
-        raise ValueError(f"payloads of {sum(lengths)} bytes where {len(data) - newline - 1} are")
-    ends = list(accumulate(lengths, initial=newline + 1))
-    payloads = [data[start:end] for start, end in pairwise(ends)]
-    return epoch, first, sizes, times, payloads
 
 
 class Sink(Protocol[T]):
@@ -152,12 +54,18 @@ class Sink(Protocol[T]):
     @property
     def head(self) -> int: ...
 
+    @property
+    def idle(self) -> bool:
+        """Nobody in this process needs the messages now: the follower passes them by with
+        ``skipped``, undecoded (which then counts no loss)."""
+
     def restarted(self, epoch: int, first: int) -> None:
         """The channel is in life ``epoch`` (a new one, or the first one seen): continue from
         offset ``first``."""
 
     def skipped(self, offset: int) -> None:
-        """Offsets from ``head`` up to ``offset`` are lost: they will never be delivered."""
+        """Offsets from ``head`` up to ``offset`` will never be delivered: lost, counted as
+        missed by whoever would have received them (nobody, when the sink is idle)."""
 
     async def received(self, messages: list[Message[T]]) -> None:
         """Messages at consecutive offsets from ``head`` (at least one)."""
@@ -187,10 +95,26 @@ class Follower(Generic[T]):
         self.live = False  # subscribed and caught up: what it has is what Redis has
 
     async def start(self) -> None:
-        """Read the channel, then subscribe and catch up; ``ConnectionLost`` if Redis cannot
-        be reached in time, ``RedisError`` if it refuses (a login, a key of another type)."""
-        await self.catch_up()  # over the command connection: fails at once, saying why
-        await self.client.listen(self.keys[0].encode(), self)
+        """Read the channel while subscribing, then catch up; ``ConnectionLost`` if Redis
+        cannot be reached in time, ``RedisError`` if it refuses (a login, a key of another
+        type)."""
+        failed: list[BaseException] = []
+
+        async def subscribe() -> None:
+            try:
+                await self.client.listen(self.keys[0].encode(), self)
+            except (ConnectionLost, RedisError) as error:
+                failed.append(error)
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(subscribe)  # a connection of its own: meanwhile, read
+            try:
+                await self.catch_up()  # over the command connection: fails at once, saying why
+            except (ConnectionLost, RedisError) as error:
+                failed.insert(0, error)
+                group.cancel_scope.cancel()
+        if failed:
+            raise failed[0]
         if not self.live:
             await self.catch_up()
             self.live = True
@@ -243,6 +167,9 @@ class Follower(Generic[T]):
         sink = self._sink
         skip = sink.head - first
         if skip >= len(payloads):
+            return
+        if sink.idle:
+            sink.skipped(first + len(payloads))
             return
         decode = self._codec.decode
         offsets = range(first + skip, first + len(payloads))
@@ -327,7 +254,7 @@ class Follower(Generic[T]):
                     and (known is None or epoch == b"%d" % known)
                 ):
                     head = int(head)
-                    first = _offset_of(oldest[0]) if oldest else head
+                    first = offset_of(oldest[0]) if oldest else head
                     begin = first if known is None else max(sink.head, first)
                     return [epoch, head, first, int(retained_bytes or 0), retained, begin, entries]
         return await self._read_by_script()
@@ -373,7 +300,7 @@ class Follower(Generic[T]):
                 run.append(message)
             if run:
                 await sink.received(run)
-            if entries and sink.head <= (last := _offset_of(entries[-1])):
+            if entries and sink.head <= (last := offset_of(entries[-1])):
                 sink.skipped(last + 1)  # the last entries did not decode
             if len(entries) < _CHUNK or sink.head >= head:
                 return
@@ -398,11 +325,3 @@ class Follower(Generic[T]):
                 *bad[0],
             )
             return messages
-
-
-def _offset_of(entry: list[Any]) -> int:
-    """The offset of a stream entry (its id is ``<offset>-1``); -1 if it is not one of ours."""
-    try:
-        return int(entry[0].split(b"-")[0])
-    except (ValueError, IndexError, TypeError, AttributeError):
-        return -1

@@ -19,7 +19,8 @@ from .._exceptions import ChannelClosed, ConnectionLost
 from .._reconnect import Reconnect
 from .._wire import Codec, JsonCodec
 from ._client import RedisClient
-from ._follow import Follower, Sink, epoch_in, retention_arguments, run_channel_script
+from ._follow import Follower, Sink
+from ._records import epoch_in, retention_arguments, run_channel_script
 from ._scripts import PUBLISH
 
 __all__ = ["Link", "LocalSink", "Opened", "fetch_again"]

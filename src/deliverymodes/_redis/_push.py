@@ -47,6 +47,12 @@ class _Fanout:
     def head(self) -> int:
         return self.state.head
 
+    @property
+    def idle(self) -> bool:
+        """No subscriber here to give messages to: they may go by undecoded (``skipped``
+        then counts no loss)."""
+        return not self.state.receivers
+
     def restarted(self, epoch: int, first: int) -> None:
         if self.epoch is None:
             self.state.head = first  # the first read: nobody has subscribed yet

@@ -20,6 +20,8 @@ class View:
         self.epoch: int | None = None
         self.resets = 0  # times the view was emptied (a gap, a new life): waiting polls look again
 
+    idle = False  # a view keeps every message
+
     @property
     def head(self) -> int:
         return self.state.log.head
