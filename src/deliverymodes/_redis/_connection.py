@@ -151,7 +151,9 @@ class RedisConnection:
         context = ssl.create_default_context() if address.tls else None
         try:
             with anyio.fail_after(timeout):
-                stream = await connect(address.host, address.port, address.path, context)
+                stream = await connect(
+                    address.host, address.port, address.path, context, commands=on_push is None
+                )
         except (OSError, TimeoutError) as error:
             reason = "timed out" if isinstance(error, TimeoutError) else str(error)
             raise ConnectionLost(f"cannot connect to Redis at {address.url}: {reason}") from None
@@ -333,6 +335,11 @@ class RedisConnection:
         pending = self._pending
         while True:
             data = await self._stream.receive(_READ_SIZE)
+            if on_push is not None:
+                # Let the tasks woken with this one go first: a publish's reply comes with its
+                # own notification, and once the publish has put its messages in this
+                # process's view, the notification is passed over without being read.
+                await anyio.lowlevel.checkpoint()
             reader.feed(data)
             while (reply := reader.gets()) is not False:
                 if on_push is not None and type(reply) is list and reply[0] == _MESSAGE:

@@ -1,12 +1,14 @@
-"""The byte stream under a Redis connection: anyio's, except on asyncio, where a small protocol
-of our own keeps the socket readable between reads.
+"""The byte stream under a Redis connection: anyio's, except for command connections on
+asyncio, where a small protocol of our own keeps the socket readable between reads.
 
 anyio's asyncio socket stream resumes reading before each receive and pauses it after (two
-``epoll_ctl`` calls and a selector update per reply), which costs a Redis client that reads a
-short reply per command about a tenth of its time. Here the transport reads whenever data comes
-and queues it; ``receive`` takes from the queue or waits for the next chunk. Redis replies are
-small and read at once, so the queue stays short; it pauses reading (as any protocol must) only
-when it holds more than ``_HIGH_WATER`` bytes.
+``epoll_ctl`` calls and a selector update per reply), which costs a client that reads one short
+reply per command about a tenth of its CPU. Here the transport reads whenever data comes and
+queues it; ``receive`` takes from the queue or waits for the next chunk. Replies are read as
+they come, so the queue stays short; reading pauses (as any protocol must) only when it holds
+more than ``_HIGH_WATER`` bytes. Pub/Sub connections keep anyio's stream: with this one, a
+publish that waits for its reply while its own notification arrives took longer (measured on
+two cores, benchmarks/redis.py), and fan-out gained nothing.
 """
 
 from __future__ import annotations
@@ -34,17 +36,26 @@ class ByteStream(Protocol):
 
 
 async def connect(
-    host: str | None, port: int, path: str | None, context: ssl.SSLContext | None
+    host: str | None,
+    port: int,
+    path: str | None,
+    context: ssl.SSLContext | None,
+    *,
+    commands: bool,
 ) -> ByteStream:
-    """A stream to ``path`` (a Unix socket) or ``host``:``port`` (over TLS with ``context``);
-    ``OSError`` if it cannot be opened."""
-    if _on_asyncio():
+    """A stream to ``path`` (a Unix socket) or ``host``:``port`` (over TLS with ``context``),
+    for a command connection or a Pub/Sub one; ``OSError`` if it cannot be opened."""
+    if commands and _on_asyncio():
         return await _AsyncioStream.open(host, port, path, context)
     if path is not None:
         return await anyio.connect_unix(path)
     assert host is not None
     if context is not None:
-        return await anyio.connect_tcp(host, port, ssl_context=context)
+        # No TLS closing handshake: Redis needs none, and it would read from the stream while
+        # the connection's reader task may be reading too.
+        return await anyio.connect_tcp(
+            host, port, ssl_context=context, tls_standard_compatible=False
+        )
     return await anyio.connect_tcp(host, port)
 
 
