@@ -22,9 +22,9 @@ import anyio
 import anyio.lowlevel
 import attrs
 import hiredis
+from anyio.abc import ByteStream
 
 from .._exceptions import ConnectionLost, DeliveryError
-from ._stream import ByteStream, connect
 
 __all__ = ["RedisAddress", "RedisConnection", "RedisError", "parse_redis_url"]
 
@@ -148,12 +148,24 @@ class RedisConnection:
     ) -> RedisConnection:
         """Connect, log in and select the database; ``ConnectionLost`` if Redis cannot be
         reached within ``timeout`` seconds, ``RedisError`` if it refuses the login."""
-        context = ssl.create_default_context() if address.tls else None
         try:
             with anyio.fail_after(timeout):
-                stream = await connect(
-                    address.host, address.port, address.path, context, commands=on_push is None
-                )
+                stream: ByteStream
+                if address.path is not None:
+                    stream = await anyio.connect_unix(address.path)
+                else:
+                    assert address.host is not None
+                    if address.tls:
+                        # No TLS closing handshake: Redis needs none, and it would read from
+                        # the stream while the connection's reader task may be reading too.
+                        stream = await anyio.connect_tcp(
+                            address.host,
+                            address.port,
+                            ssl_context=ssl.create_default_context(),
+                            tls_standard_compatible=False,
+                        )
+                    else:
+                        stream = await anyio.connect_tcp(address.host, address.port)
         except (OSError, TimeoutError) as error:
             reason = "timed out" if isinstance(error, TimeoutError) else str(error)
             raise ConnectionLost(f"cannot connect to Redis at {address.url}: {reason}") from None
