@@ -69,6 +69,28 @@ def test_anything_else_is_a_value_error(data: bytes) -> None:
     assert sum(map(len, payloads)) <= len(data)
 
 
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"+1 0 1\n3 1.0 3\nabc",  # a sign
+        b"1 0 0_1\n3 1.0 3\nabc",  # an underscore
+        b"1 0 1\r\n3 1.0 3\r\nabc",  # CRLF
+        b"1 0 1\n-3 1.0 3\nabc",  # a negative size
+        b"1 0 1\n3 nan 3\nabc",
+        b"1 0 1\n3 inf 3\nabc",
+        b"1 0 1\n3 1e999 3\nabc",  # not finite
+        b"1 0 1\n3 -1.0 3\nabc",  # before 1970
+        b"1 0 1\n3 1_0.5 3\nabc",
+        b"9007199254740992 0 1\n3 1.0 3\nabc",  # epoch 2**53: beyond MAX_EPOCH
+        "1 0 1\n\uff13 1.0 3\nabc".encode(),  # a full-width digit
+        b"1 0 1\n3 1.0 3 \nabc",  # a trailing space
+    ],
+)
+def test_what_is_almost_the_format_is_refused(data: bytes) -> None:
+    with pytest.raises(ValueError, match=r"."):
+        parse_notification(data)
+
+
 @pytest.fixture(scope="module")
 def redis_url() -> Iterator[str]:
     require_redis_server()

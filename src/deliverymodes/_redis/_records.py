@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterable
 from itertools import accumulate, pairwise
+from math import isfinite
 from typing import Any, TypeVar
 
 from .._core import MAX_EPOCH, Message, Retention, make_message
@@ -51,14 +52,16 @@ def decode_entries(
     """Messages from stream entries ``[b'<offset>-1', [b'p', payload, b's', size, b't', time]]``;
     ``ValueError`` (or ``IndexError``, ``TypeError``) if one does not decode."""
     values = decode_many([fields[1] for _, fields in entries])
+    sizes = _counts([fields[3] for _, fields in entries])
+    times = _times([fields[5] for _, fields in entries])
     offsets: Iterable[int]
     if entries and int(entries[-1][0][:-2]) - int(entries[0][0][:-2]) == len(entries) - 1:
         offsets = range(int(entries[0][0][:-2]), int(entries[0][0][:-2]) + len(entries))
     else:  # not consecutive: each entry says its own
         offsets = [int(id_[:-2]) for id_, _ in entries]
     return [
-        make_message(offset, value, int(fields[3]), float(fields[5]))
-        for offset, value, (_, fields) in zip(offsets, values, entries, strict=True)
+        make_message(offset, value, size, published_at)
+        for offset, value, size, published_at in zip(offsets, values, sizes, times, strict=True)
     ]
 
 
@@ -95,16 +98,33 @@ def epoch_in(value: object, meta: str) -> int:
     return epoch
 
 
+def _counts(fields: list[bytes]) -> list[int]:
+    """Sizes, lengths, offsets: ASCII decimal digits only (no sign, space or underscore)."""
+    if not all(map(bytes.isdigit, fields)):
+        raise ValueError("a size, length or offset that is not a decimal number")
+    return list(map(int, fields))
+
+
+def _times(fields: list[bytes]) -> list[float]:
+    """Publish times: finite, non-negative decimal numbers (an exponent allowed)."""
+    if b"".join(fields).translate(None, b"0123456789.eE+-"):
+        raise ValueError("a time that is not a decimal number")
+    times = list(map(float, fields))
+    if not all(map(isfinite, times)) or min(times, default=0.0) < 0:
+        raise ValueError("a time that is not a finite number of seconds")
+    return times
+
+
 def notification_span(data: bytes) -> tuple[int, int, int]:
     """``(epoch, first offset, count)`` from a notification's first line; ``ValueError`` if it
     has none of that form."""
     newline = data.find(b"\n")
-    fields = data[:newline].split(b" ") if newline > 0 else ()
+    fields = data[:newline].split(b" ") if newline > 0 else []
     if len(fields) != 3:
         raise ValueError("no first line of three fields")
-    epoch, first, count = map(int, fields)
-    if epoch < 1 or first < 0 or count < 1:
-        raise ValueError(f"an epoch, offset or count out of range: {data[:newline]!r}")
+    epoch, first, count = _counts(fields)
+    if not 1 <= epoch <= MAX_EPOCH or count < 1:
+        raise ValueError(f"an epoch or count out of range: {data[:newline]!r}")
     return epoch, first, count
 
 
@@ -112,17 +132,18 @@ def parse_notification(data: bytes) -> tuple[int, int, list[int], list[float], l
     """``(epoch, first offset, sizes, times, payloads)`` from a notification:
     ``<epoch> <first offset> <count>``, a newline; ``<size> <time> <length>`` for each message,
     separated by spaces, a newline; then the payloads, each ``length`` bytes, with nothing
-    between or after them. ``ValueError`` if ``data`` is anything else."""
+    between or after them. Integers are ASCII decimal digits; times finite decimal numbers.
+    ``ValueError`` if ``data`` is anything else."""
     epoch, first, count = notification_span(data)
     begin = data.find(b"\n") + 1
     newline = data.find(b"\n", begin)
-    fields = data[begin:newline].split(b" ") if newline >= 0 else ()
+    fields = data[begin:newline].split(b" ") if newline >= 0 else []
     if len(fields) != 3 * count:
         raise ValueError(f"{len(fields)} numbers for {count} messages")
-    sizes = list(map(int, fields[0::3]))
-    times = list(map(float, fields[1::3]))
-    lengths = list(map(int, fields[2::3]))
-    if min(lengths) < 0 or newline + 1 + sum(lengths) != len(data):
+    sizes = _counts(fields[0::3])
+    times = _times(fields[1::3])
+    lengths = _counts(fields[2::3])
+    if newline + 1 + sum(lengths) != len(data):
         raise ValueError(f"payloads of {sum(lengths)} bytes where {len(data) - newline - 1} are")
     ends = list(accumulate(lengths, initial=newline + 1))
     payloads = [data[start:end] for start, end in pairwise(ends)]
