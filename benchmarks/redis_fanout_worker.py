@@ -1,13 +1,14 @@
 """One worker process of the push fan-out figure of ``benchmarks/redis.py``; not run by hand.
 
 It opens ``--subscribers`` subscribers to one Redis-backed push channel (broadcaster's ``redis://``
-backend, or the library's ``RedisPushChannel``), prints ``ready``, counts what each subscriber
-receives until it has all ``--messages`` (or gives up after ``--idle`` seconds without a message
-once they have started, or ``--timeout`` seconds without any), then prints one JSON line: the
-messages received over all subscribers, those the library dropped, the ``time.monotonic()`` of
-the last one received (the same clock in every process on Linux) and the CPU seconds it used
-since it was ready. It keeps its connections open
-until a line (or end of file) on stdin, so that the parent can count them, then exits.
+backend, or the library's ``RedisPushChannel``), prints ``ready``, and lets each subscriber count
+what it receives with ``async for``, as an application's loop would (no timeout per message),
+until it has all ``--messages``; a watchdog ends the run after ``--idle`` seconds without a
+message once they have started, or ``--timeout`` seconds without any. It then prints one JSON
+line: the messages received over all subscribers, those the library dropped, the
+``time.monotonic()`` of the last one received (the same clock in every process on Linux) and the
+CPU seconds it used since it was ready. It keeps its connections open until a line (or end of
+file) on stdin, so that the parent can count them, then exits.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != Pa
 import argparse
 import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterable
 from contextlib import AsyncExitStack
 from typing import Any
 
@@ -40,20 +41,46 @@ class Tally:
 
 
 async def count_messages(
-    receive: Callable[[], Awaitable[object]], args: argparse.Namespace, tally: Tally
+    messages: AsyncIterable[object], args: argparse.Namespace, tally: Tally
 ) -> None:
-    """Receive until ``args.messages`` messages came, or silence: ``args.timeout`` seconds before
-    the first, ``args.idle`` between two."""
-    wait = args.timeout
-    idle = args.idle
-    for _ in range(args.messages):
-        with anyio.move_on_after(wait) as scope:
-            await receive()
-        if scope.cancelled_caught:
-            return
+    """Receive until ``args.messages`` messages came, as an application's subscriber loop
+    would (``async for``, no timeout per message: :func:`watch` ends a run that stalls)."""
+    wanted = args.messages
+    if wanted <= 0:
+        return
+    received = 0
+    async for _ in messages:
         tally.received += 1
         tally.last_at = time.monotonic()
-        wait = idle
+        received += 1
+        if received == wanted:
+            return
+
+
+async def watch(tally: Tally, args: argparse.Namespace, scope: anyio.CancelScope) -> None:
+    """Cancel ``scope`` once nothing came for ``args.timeout`` seconds before the first
+    message, or ``args.idle`` seconds since the last one (lost messages end the run)."""
+    started = time.monotonic()
+    while True:
+        await anyio.sleep(0.05)
+        now = time.monotonic()
+        if tally.last_at == 0.0 and now - started > args.timeout:
+            break
+        if tally.last_at and now - tally.last_at > args.idle:
+            break
+    scope.cancel()
+
+
+async def count_all(
+    subscribers: list[AsyncIterable[object]], args: argparse.Namespace, tally: Tally
+) -> None:
+    """Every subscriber counting at once, under :func:`watch`."""
+    async with anyio.create_task_group() as outer:
+        outer.start_soon(watch, tally, args, outer.cancel_scope)
+        async with anyio.create_task_group() as counting:
+            for subscriber in subscribers:
+                counting.start_soon(count_messages, subscriber, args, tally)
+        outer.cancel_scope.cancel()  # all counted: stop watching
 
 
 async def wait_for_parent(timeout: float) -> None:
@@ -77,9 +104,7 @@ async def run_broadcaster(args: argparse.Namespace, tally: Tally) -> int:
         ]
         tally.cpu_at_ready = time.process_time()
         say("ready")
-        async with anyio.create_task_group() as tg:
-            for subscriber in subscribers:
-                tg.start_soon(count_messages, subscriber.get, args, tally)
+        await count_all(subscribers, args, tally)
         report(tally, dropped=0)
         await wait_for_parent(args.timeout)
     return 0
@@ -101,9 +126,7 @@ async def run_library(args: argparse.Namespace, tally: Tally) -> int:
         ]
         tally.cpu_at_ready = time.process_time()
         say("ready")
-        async with anyio.create_task_group() as tg:
-            for subscriber in subscribers:
-                tg.start_soon(count_messages, subscriber.receive, args, tally)
+        await count_all(subscribers, args, tally)
         dropped = sum(subscriber.statistics().dropped for subscriber in subscribers)
         report(tally, dropped=dropped)
         await wait_for_parent(args.timeout)
