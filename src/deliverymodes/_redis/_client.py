@@ -290,6 +290,11 @@ class RedisClient:
             await self._watch(connection)
             self._pubsub = None
             self._pubsub_up = anyio.Event()
+            commands = self._commands
+            if commands is not None and commands.idle:
+                # Most likely dead too (Redis went away): closed now, the next command connects
+                # afresh instead of failing once on it.
+                await commands.aclose()
             for listeners in list(self._listeners.values()):
                 for listener in listeners:
                     listener.interrupted()

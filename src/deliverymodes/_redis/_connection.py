@@ -188,6 +188,11 @@ class RedisConnection:
         return connection
 
     @property
+    def idle(self) -> bool:
+        """Nothing is being sent or awaited on it."""
+        return not self._pending and not self._flushing
+
+    @property
     def broken(self) -> bool:
         """The connection failed or was closed: it takes no more commands."""
         return self._error is not None

@@ -24,7 +24,7 @@ from .._core import (
 )
 from .._defaults import DEFAULT_BUFFER_SIZE, DEFAULT_RETENTION_MESSAGES
 from .._exceptions import ChannelClosed
-from .._push import PushChannel, PushSubscriber
+from .._push import PushChannel, PushSubscriber, Waker
 from .._wire import Codec
 from ._client import DEFAULT_REDIS_TIMEOUT, RedisClient
 from ._link import Link, Opened
@@ -39,7 +39,7 @@ _PUSH_RETENTION = Retention(max_messages=DEFAULT_RETENTION_MESSAGES)
 class _Fanout:
     """This process's push state, as the follower's sink."""
 
-    def __init__(self, state: PushState[Any, anyio.Event]) -> None:
+    def __init__(self, state: PushState[Any, Waker]) -> None:
         self.state = state
         self.epoch: int | None = None
 
