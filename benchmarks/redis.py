@@ -35,7 +35,8 @@ bytes; redis-py sends the 100 bytes as they are).
    the last subscriber received the last one (worker clocks are the same ``time.monotonic()``).
    The baseline is broadcaster 0.3.1's ``redis://`` backend (one ``Broadcast`` per process, Redis
    Pub/Sub, unbounded queues); the library is one ``RedisPushChannel`` per process with a buffer
-   of every message (``Overflow.DROP_NEWEST``, so a drop would be counted, not waited for). The
+   of every message (``Overflow.DROP_NEWEST``, so a drop would be counted, not waited for). Each
+   subscriber counts what it receives with ``async for``, as an application's loop would. The
    figure is deliveries per second; messages lost (never received) and dropped are reported, and
    the CPU seconds the publisher and the two workers used (the machine may have few cores).
 5. Redis connections each process holds during the fan-out: ``CLIENT LIST`` on the server while
