@@ -102,3 +102,42 @@ async def test_cancelled_publishes_are_all_or_nothing(seed: int) -> None:
         assert set(returned) <= set(offsets)
         payloads = [payload for _, payload in received]
         assert payloads == sorted(set(payloads))  # each publish at most once, in order
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+async def test_local_push_subscribers_cancelled_at_random_lose_and_repeat_nothing(
+    seed: int,
+) -> None:
+    """A local push subscriber's wait (an asyncio future, or a trio event) cancelled at any
+    moment: the next receive still gets every message once, in order, whether it receives with
+    ``receive()`` or ``async for``."""
+    rng = random.Random(seed)
+    channel = PushChannel[int](buffer_size=4, overflow=Overflow.BLOCK)
+    async with channel.subscribe() as by_receive, channel.subscribe() as by_iteration:
+
+        async def iterate() -> list[int]:
+            got: list[int] = []
+            while len(got) < MESSAGES:
+                with anyio.move_on_after(rng.choice([0, 0.0001, 0.001, 1])):
+                    got.append((await anext(by_iteration)).payload)
+            return got
+
+        results: dict[str, list[int]] = {}
+
+        async def collect(name: str, take: object) -> None:
+            assert callable(take)
+            results[name] = await take()
+
+        with anyio.fail_after(60):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(
+                    collect,
+                    "receive",
+                    lambda: _receive_with_random_cancels(by_receive, MESSAGES, rng),
+                )
+                tg.start_soon(collect, "iterate", iterate)
+                for n in range(MESSAGES):
+                    await channel.publish(n)
+                    if n % 5 == 0:
+                        await anyio.sleep(rng.choice([0, 0.0005]))
+    assert results == {"receive": list(range(MESSAGES)), "iterate": list(range(MESSAGES))}

@@ -73,7 +73,10 @@ class _FutureWaker:
             self._future.set_result(None)
 
     def wait(self) -> Awaitable[None]:
-        return self._future
+        future = self._future
+        if future.cancelled():  # an earlier wait was cancelled: this one needs a future of its own
+            future = self._future = future.get_loop().create_future()
+        return future
 
 
 def _wake(waiters: list[Waker]) -> None:
