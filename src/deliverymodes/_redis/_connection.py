@@ -236,9 +236,9 @@ class RedisConnection:
         try:
             if shield:
                 with anyio.CancelScope(shield=True):
-                    await self._send_and_wait(reply)
+                    await self._send_and_wait(reply, shielded=True)
             else:
-                await self._send_and_wait(reply)
+                await self._send_and_wait(reply, shielded=False)
         finally:
             if not reply.done:
                 reply.abandoned = True
@@ -250,9 +250,13 @@ class RedisConnection:
             raise value
         return value
 
-    async def _send_and_wait(self, reply: _Reply) -> None:
+    async def _send_and_wait(self, reply: _Reply, *, shielded: bool) -> None:
         if not self._flushing:
-            await self._flush()
+            if shielded:
+                await self._flush()
+            else:
+                with anyio.CancelScope(shield=True):
+                    await self._flush()
         while not reply.done:
             if self._reading:  # another task reads: it hands over the reply, or the reading
                 reply.event = event = anyio.Event()
@@ -263,24 +267,23 @@ class RedisConnection:
     async def _flush(self) -> None:
         """Write everything queued, and what is queued meanwhile, in as few writes as it takes.
 
-        Shielded: a write cut in the middle would leave half a command on the connection (the
-        watchdog breaks a write that takes longer than the timeout).
+        Called shielded: a write cut in the middle would leave half a command on the connection
+        (the watchdog breaks a write that takes longer than the timeout).
         """
         self._flushing = True
         self._flush_began = anyio.current_time()
         url = self.address.url
         try:
-            with anyio.CancelScope(shield=True):
-                while self._outgoing and self._error is None:
-                    data = b"".join(self._outgoing)
-                    self._outgoing.clear()
-                    try:
-                        await self._stream.send(data)
-                    except (OSError, anyio.BrokenResourceError, anyio.ClosedResourceError):
-                        # The reader finds the end too, and closes the stream: closing it here
-                        # as the end arrives trips anyio's Unix sockets on asyncio.
-                        self._fail(f"the connection to Redis at {url} failed")
-                        return
+            while self._outgoing and self._error is None:
+                data = b"".join(self._outgoing)
+                self._outgoing.clear()
+                try:
+                    await self._stream.send(data)
+                except (OSError, anyio.BrokenResourceError, anyio.ClosedResourceError):
+                    # The reader finds the end too, and closes the stream: closing it here as
+                    # the end arrives trips anyio's Unix sockets on asyncio.
+                    self._fail(f"the connection to Redis at {url} failed")
+                    return
         finally:
             self._flushing = False
 

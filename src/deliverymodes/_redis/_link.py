@@ -66,6 +66,29 @@ class _Batch:
         self.error: Exception | None = None
 
 
+class _UnderWay:
+    """A round trip on its way, which publishes made meanwhile wait for: an event is made only
+    if one waits (most round trips have nobody waiting)."""
+
+    __slots__ = ("_event", "_over")
+
+    def __init__(self) -> None:
+        self._event: anyio.Event | None = None
+        self._over = False
+
+    async def wait(self) -> None:
+        if self._over:
+            return
+        if self._event is None:
+            self._event = anyio.Event()
+        await self._event.wait()
+
+    def over(self) -> None:
+        self._over = True
+        if self._event is not None:
+            self._event.set()
+
+
 class Link(Generic[T]):
     """A channel's way to Redis: ``redis`` is a URL (the link opens a client of its own) or an
     open :class:`RedisClient` shared with other channels."""
@@ -104,7 +127,7 @@ class Link(Generic[T]):
         self._closed = False
         self._forming: _Batch | None = None  # publishes waiting for the next round trip
         self._candidate = str(new_epoch())  # the epoch of a life a publish may have to begin
-        self._sending: anyio.Event | None = None  # set when the round trip under way is over
+        self._sending: _UnderWay | None = None  # the round trip under way
 
     def check_open(self) -> None:
         if not self.opened:
@@ -156,12 +179,12 @@ class Link(Generic[T]):
         now = time.time()
         if self._sending is None and self._forming is None:
             # Nothing on its way: this one goes alone, at once.
-            self._sending = sending = anyio.Event()
+            self._sending = sending = _UnderWay()
             try:
                 epoch, offset = await self._run(data, size, repr(now))
             finally:
                 self._sending = None
-                sending.set()
+                sending.over()
             message = make_message(offset, payload, size, now)
             self.sink.published_here(epoch, [message])
             return message
@@ -225,7 +248,7 @@ class Link(Generic[T]):
         """Send the batch being formed (shielded: once sent, it is published either way)."""
         batch, self._forming = self._forming, None
         assert batch is not None
-        self._sending = sending = anyio.Event()
+        self._sending = sending = _UnderWay()
         arguments: list[bytes | str | int] = []
         for each in batch.arguments:
             if each is not None:
@@ -248,7 +271,7 @@ class Link(Generic[T]):
         finally:
             batch.settled = True
             self._sending = None
-            sending.set()
+            sending.over()
 
 
 class Opened:
