@@ -95,26 +95,14 @@ class Follower(Generic[T]):
         self.live = False  # subscribed and caught up: what it has is what Redis has
 
     async def start(self) -> None:
-        """Read the channel while subscribing, then catch up; ``ConnectionLost`` if Redis
-        cannot be reached in time, ``RedisError`` if it refuses (a login, a key of another
-        type)."""
-        failed: list[BaseException] = []
+        """Read the channel, then subscribe and catch up; ``ConnectionLost`` if Redis cannot
+        be reached in time, ``RedisError`` if it refuses (a login, a key of another type).
 
-        async def subscribe() -> None:
-            try:
-                await self.client.listen(self.keys[0].encode(), self)
-            except (ConnectionLost, RedisError) as error:
-                failed.append(error)
-
-        async with anyio.create_task_group() as group:
-            group.start_soon(subscribe)  # a connection of its own: meanwhile, read
-            try:
-                await self.catch_up()  # over the command connection: fails at once, saying why
-            except (ConnectionLost, RedisError) as error:
-                failed.insert(0, error)
-                group.cancel_scope.cancel()
-        if failed:
-            raise failed[0]
+        One after the other: a channel that cannot be read fails before it opens a Pub/Sub
+        connection (on asyncio, anyio's Unix socket streams can report an error to the loop
+        when one is closed just as data arrives on it)."""
+        await self.catch_up()  # over the command connection: fails at once, saying why
+        await self.client.listen(self.keys[0].encode(), self)
         if not self.live:
             await self.catch_up()
             self.live = True
