@@ -303,3 +303,22 @@ def test_no_file_speaks_of_requirements_from_outside_the_project() -> None:
             line = text.count("\n", 0, match.start()) + 1
             found.append(f"{path.relative_to(ROOT)}:{line}: {match.group(0)}")
     assert found == []
+
+
+def test_no_document_repeats_a_heading() -> None:
+    """A heading that comes twice in one document is text pasted twice, or a section that
+    should have another name."""
+    repeated = {}
+    for document in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        lines = document.read_text(encoding="utf-8").splitlines()
+        fenced = False
+        headings = []
+        for line in lines:
+            if line.startswith("```"):
+                fenced = not fenced
+            elif not fenced and line.startswith("#"):
+                headings.append(line.strip())
+        twice = sorted({heading for heading in headings if headings.count(heading) > 1})
+        if twice:
+            repeated[document.name] = twice
+    assert not repeated
