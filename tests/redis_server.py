@@ -153,8 +153,9 @@ def restartable_redis(*, persistent: bool) -> Iterator[RestartableRedis]:
 @contextmanager
 def loop_errors() -> Iterator[list[BaseException]]:
     """The InvalidStateErrors raised meanwhile in asyncio's callbacks, recorded rather than
-    failing the test at its end: a Redis connection over a Unix socket can cause them when Redis
-    dies (a known bug, see tests/test_redis_bugs.py). On trio, none."""
+    failing the test at its end: anyio's Unix socket stream on asyncio can cause them when a
+    task waiting to read it is cancelled just as data arrives, as when Redis dies under it
+    (tests/test_redis_regressions.py has the cases the library avoids). On trio, none."""
     errors: list[BaseException] = []
     if sniffio.current_async_library() != "asyncio":
         yield errors

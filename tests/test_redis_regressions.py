@@ -4,11 +4,16 @@
   (a new life) it read the new life's offsets from its old cursor and reported no loss.
 - On asyncio, a Redis connection over a Unix socket closed by a failed send just as the socket
   became readable (Redis died) made asyncio report an InvalidStateError.
+- On asyncio, closing a client whose Pub/Sub connection (a Unix socket) was receiving at that
+  moment made anyio report an InvalidStateError to the loop: its reader waited on the socket
+  while another task closed it. The socket is now shut down, and the reader closes it.
 - Closing a RedisClient while its Pub/Sub keeper resumed the channels (caught up after Redis came
   back) raised ``RuntimeError: this Redis client is closed`` out of ``aclose``.
 """
 
 from __future__ import annotations
+
+import random
 
 import anyio
 import anyio.lowlevel
@@ -78,6 +83,42 @@ async def test_no_event_loop_error_when_redis_dies() -> None:
                     for _ in range(10):
                         await anyio.lowlevel.checkpoint()
                     server.start()
+    assert errors == []
+
+
+class _Quiet:
+    """A listener that takes notifications and does nothing with them."""
+
+    async def notified(self, data: bytes) -> None:
+        pass
+
+    async def resumed(self) -> None:
+        pass
+
+    def interrupted(self) -> None:
+        pass
+
+
+async def test_no_event_loop_error_when_a_client_closes_while_notifications_arrive() -> None:
+    with private_redis() as url, anyio.fail_after(60):
+        async with RedisClient(url) as flooder, anyio.create_task_group() as tg:
+            done = anyio.Event()
+
+            async def flood() -> None:  # until done: cancelling it could trip the same bug
+                while not done.is_set():
+                    await flooder.execute("PUBLISH", "flood", "x" * 50)
+
+            tg.start_soon(flood)
+            rng = random.Random(5)
+            with loop_errors() as errors:
+                for _ in range(200):
+                    async with RedisClient(url) as client:
+                        await client.listen(b"flood", _Quiet())
+                        await client.execute("PING")
+                        for _ in range(rng.randint(0, 5)):
+                            await anyio.lowlevel.checkpoint()
+                        await client.aclose()  # while its Pub/Sub reader waits on the socket
+            done.set()
     assert errors == []
 
 

@@ -20,7 +20,8 @@ from typing_extensions import Self
 from .._core import check_seconds
 from .._exceptions import ConnectionLost
 from .._reconnect import Reconnect
-from ._connection import RedisAddress, RedisConnection, RedisError, parse_redis_url
+from ._address import RedisAddress, parse_redis_url
+from ._connection import RedisConnection, RedisError
 from ._scripts import Script
 
 __all__ = ["DEFAULT_REDIS_TIMEOUT", "Listener", "RedisClient"]

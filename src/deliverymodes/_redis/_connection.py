@@ -11,22 +11,23 @@ it raises ``ConnectionLost``, and its owner opens another.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import socket
 import ssl
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
 
 import anyio
 import anyio.lowlevel
-import attrs
 import hiredis
 from anyio.abc import ByteStream
 
 from .._exceptions import ConnectionLost, DeliveryError
+from ._address import RedisAddress
 
-__all__ = ["RedisAddress", "RedisConnection", "RedisError", "parse_redis_url"]
+__all__ = ["RedisConnection", "RedisError"]
 
 _log = logging.getLogger("deliverymodes.client")
 
@@ -36,62 +37,6 @@ _MESSAGE = b"message"
 
 class RedisError(DeliveryError):
     """Redis refused a command (an error reply), or holds something the channel cannot use."""
-
-
-@attrs.frozen
-class RedisAddress:
-    """Where a Redis server is and how to log in: what a ``redis://``, ``rediss://`` or
-    ``unix://`` URL says."""
-
-    url: str  # as given, without the password, for messages
-    host: str | None = None
-    port: int = 6379
-    path: str | None = None  # a Unix socket
-    tls: bool = False
-    username: str | None = None
-    password: str | None = None
-    db: int = 0
-
-
-def parse_redis_url(url: object) -> RedisAddress:
-    """The address a Redis URL names; ``ValueError`` naming what is wrong with it."""
-    if not isinstance(url, str):
-        raise TypeError(f"url must be a redis:// or unix:// URL string, not {type(url).__name__}")
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    if scheme not in ("redis", "rediss", "unix"):
-        raise ValueError(f"url must start with redis://, rediss:// or unix://, got {url!r}")
-    username = unquote(parts.username) if parts.username else None
-    password = unquote(parts.password) if parts.password is not None else None
-    shown = url if password is None else url.replace(f":{parts.password}@", ":***@", 1)
-    query = parse_qs(parts.query)
-    db_text = query.get("db", [""])[0]
-    if scheme != "unix" and parts.path.strip("/"):
-        db_text = parts.path.strip("/")
-    try:
-        db = int(db_text) if db_text else 0
-        port = parts.port or 6379
-    except ValueError:
-        raise ValueError(
-            f"url {shown!r} has a database number or port that is not a number"
-        ) from None
-    if db < 0:
-        raise ValueError(f"url {shown!r} names a negative database number")
-    if scheme == "unix":
-        if not parts.path:
-            raise ValueError(f"url {shown!r} names no socket path (unix:///path/to/redis.sock)")
-        return RedisAddress(shown, path=parts.path, username=username, password=password, db=db)
-    if not parts.hostname:
-        raise ValueError(f"url {shown!r} names no host")
-    return RedisAddress(
-        shown,
-        host=parts.hostname,
-        port=port,
-        tls=scheme == "rediss",
-        username=username,
-        password=password,
-        db=db,
-    )
 
 
 class _Reply:
@@ -309,6 +254,7 @@ class RedisConnection:
 
     async def _read_until(self, reply: _Reply) -> None:
         """Read replies, settling each command's, until ``reply``'s has come."""
+        url = self.address.url
         self._reading = True
         reader = self._reader
         pending = self._pending
@@ -320,11 +266,14 @@ class RedisConnection:
                     if pending:
                         pending.popleft().settle(value)
         except (OSError, anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError):
-            await self._break(f"the connection to Redis at {self.address.url} was closed")
+            self._fail(f"the connection to Redis at {url} was closed")
         except hiredis.ProtocolError as error:
-            await self._break(f"Redis at {self.address.url} sent bytes that are not RESP: {error}")
+            self._fail(f"Redis at {url} sent bytes that are not RESP: {error}")
         finally:
             self._reading = False
+            if self._error is not None:  # broken: this reader closes the stream (see _break)
+                with anyio.CancelScope(shield=True):
+                    await self._stream.aclose()
             self._hand_over()
 
     def _hand_over(self) -> None:
@@ -378,10 +327,27 @@ class RedisConnection:
         self._outgoing.clear()
 
     async def _break(self, reason: str) -> None:
-        """Break the connection and close its stream, which ends the reader."""
+        """Break the connection and close its stream, which ends the reader.
+
+        While another task reads the stream, it is shut down instead, and the reader closes it
+        once it finds the end: on asyncio, anyio's Unix socket stream, closed by one task while
+        another waits to read it, can report an ``InvalidStateError`` to the loop when data
+        arrives at that moment."""
         self._fail(reason)
+        if self._reading and self._shut_down():
+            return
         with anyio.CancelScope(shield=True):
             await self._stream.aclose()
+
+    def _shut_down(self) -> bool:
+        """Shut the socket down both ways (the reader then reads the end); False if the stream
+        gives no socket to shut down."""
+        sock = self._stream.extra(anyio.abc.SocketAttribute.raw_socket, None)
+        if sock is None:
+            return False
+        with contextlib.suppress(OSError):  # already closed, or never connected
+            sock.shutdown(socket.SHUT_RDWR)
+        return True
 
     async def wait_broken(self) -> None:
         """Return once the connection has ended and its reader stopped."""
