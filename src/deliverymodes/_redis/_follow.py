@@ -159,23 +159,22 @@ class Follower(Generic[T]):
         if sink.idle:
             sink.skipped(first + len(payloads))
             return
-        decode = self._codec.decode
         offsets = range(first + skip, first + len(payloads))
+        if skip:  # the first ones are had already
+            payloads, sizes, times = payloads[skip:], sizes[skip:], times[skip:]
         try:
+            values = self._decode_many(payloads)
             messages = [
                 make_message(offset, value, size, published_at)
                 for offset, value, size, published_at in zip(
-                    offsets,
-                    self._decode_many(payloads[skip:] if skip else payloads),
-                    sizes[skip:],
-                    times[skip:],
-                    strict=True,
+                    offsets, values, sizes, times, strict=True
                 )
             ]
         except ValueError:
+            decode = self._codec.decode  # one by one, to skip those that do not decode
             messages = []
             for offset, payload, size, published_at in zip(
-                offsets, payloads[skip:], sizes[skip:], times[skip:], strict=True
+                offsets, payloads, sizes, times, strict=True
             ):
                 try:
                     messages.append(make_message(offset, decode(payload), size, published_at))

@@ -55,8 +55,9 @@ def decode_entries(
     sizes = _counts([fields[3] for _, fields in entries])
     times = _times([fields[5] for _, fields in entries])
     offsets: Iterable[int]
-    if entries and int(entries[-1][0][:-2]) - int(entries[0][0][:-2]) == len(entries) - 1:
-        offsets = range(int(entries[0][0][:-2]), int(entries[0][0][:-2]) + len(entries))
+    first = int(entries[0][0][:-2]) if entries else 0
+    if entries and int(entries[-1][0][:-2]) - first == len(entries) - 1:
+        offsets = range(first, first + len(entries))  # consecutive, as the ids are ours
     else:  # not consecutive: each entry says its own
         offsets = [int(id_[:-2]) for id_, _ in entries]
     return [
