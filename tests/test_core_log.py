@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from deliverymodes import EARLIEST, LATEST, Retention
-from deliverymodes._core import RetentionLog, make_message
+from deliverymodes._core import Message, RetentionLog, make_message, make_messages
 from tests.strategies import optional_caps, sizes
 
 
@@ -233,3 +233,31 @@ def test_extend_at_refuses_offsets_that_do_not_follow() -> None:
     with pytest.raises(ValueError, match="appended at 0"):
         log.extend_at([make_message(0, "a", 1, 0.0), make_message(2, "b", 1, 0.0)], 0.0)
     assert log.head == 0
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(min_value=0),
+            st.text(),
+            st.integers(min_value=0),
+            st.floats(allow_nan=False),
+        ),
+        max_size=20,
+    )
+)
+def test_make_messages_makes_what_make_message_and_the_constructor_make(
+    fields: list[tuple[int, str, int, float]],
+) -> None:
+    offsets, payloads, sizes_, times = (
+        (list(column) for column in zip(*fields, strict=True)) if fields else ([], [], [], [])
+    )
+    made = make_messages(offsets, payloads, sizes_, times)
+    assert made == [make_message(*each) for each in fields]
+    assert [(m.offset, m.payload, m.size) for m in made] == [each[:3] for each in fields]
+    assert all(type(m) is Message for m in made)
+
+
+def test_make_messages_refuses_sequences_of_different_lengths() -> None:
+    with pytest.raises(ValueError, match="shorter"):
+        make_messages([0, 1], ["a"], [1], [0.0])

@@ -7,6 +7,9 @@
 - On asyncio, closing a client whose Pub/Sub connection (a Unix socket) was receiving at that
   moment made anyio report an InvalidStateError to the loop: its reader waited on the socket
   while another task closed it. The socket is now shut down, and the reader closes it.
+- On asyncio, a channel that could not be read (an epoch that is not one) closed the Pub/Sub
+  connection it had opened meanwhile just as notifications arrived on it, and anyio reported an
+  InvalidStateError to the loop.
 - Closing a RedisClient while its Pub/Sub keeper resumed the channels (caught up after Redis came
   back) raised ``RuntimeError: this Redis client is closed`` out of ``aclose``.
 """
@@ -22,6 +25,7 @@ import pytest
 from deliverymodes import ConnectionLost, Reconnect
 from deliverymodes.redis import (
     RedisClient,
+    RedisError,
     RedisLongPollChannel,
     RedisPollChannel,
     RedisPushChannel,
@@ -118,6 +122,29 @@ async def test_no_event_loop_error_when_a_client_closes_while_notifications_arri
                         for _ in range(rng.randint(0, 5)):
                             await anyio.lowlevel.checkpoint()
                         await client.aclose()  # while its Pub/Sub reader waits on the socket
+            done.set()
+    assert errors == []
+
+
+async def test_no_event_loop_error_when_a_channel_that_cannot_be_read_fails_to_open() -> None:
+    """A channel reads the stream while it subscribes; when the read fails, the Pub/Sub
+    connection it opened for itself closes while notifications flood in."""
+    key = "unreadable"
+    with private_redis() as url, anyio.fail_after(60):
+        async with RedisClient(url) as flooder, anyio.create_task_group() as tg:
+            await flooder.execute("HSET", key + ":meta", "epoch", "xyz", "head", 0)
+            done = anyio.Event()
+
+            async def flood() -> None:
+                while not done.is_set():
+                    await flooder.execute("PUBLISH", key, "x" * 50)
+
+            tg.start_soon(flood)
+            with loop_errors() as errors:
+                for _ in range(100):
+                    with pytest.raises(RedisError, match="epoch that is not one"):
+                        async with RedisLongPollChannel[str](url, key):
+                            pass
             done.set()
     assert errors == []
 

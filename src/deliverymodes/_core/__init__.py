@@ -36,6 +36,7 @@ from ._values import (
     SubscriberStatistics,
     Unset,
     make_message,
+    make_messages,
 )
 from ._waiting import ReleaseQueue, Wait
 
@@ -74,6 +75,7 @@ __all__ = [
     "default_sizer",
     "lag_histogram",
     "make_message",
+    "make_messages",
     "measure",
     "min_messages_of",
     "new_epoch",

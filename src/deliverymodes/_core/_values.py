@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from typing import Final, Generic, Literal, TypeVar
 
 import attrs
@@ -110,6 +111,30 @@ def make_message(offset: int, payload: T, size: int, published_at: float) -> Mes
     _set_size(message, size)
     _set_published_at(message, published_at)
     return message
+
+
+def make_messages(
+    offsets: Iterable[int],
+    payloads: Iterable[T],
+    sizes: Iterable[int],
+    published_at: Iterable[float],
+) -> list[Message[T]]:
+    """Messages from parallel sequences (of the same length), as :func:`make_message` makes
+    each, with its lookups made once for them all."""
+    new, message_class = _new, Message
+    set_offset, set_payload, set_size, set_time = (
+        _set_offset, _set_payload, _set_size, _set_published_at
+    )  # fmt: skip
+    messages: list[Message[T]] = []
+    append = messages.append
+    for offset, payload, size, time in zip(offsets, payloads, sizes, published_at, strict=True):
+        message = new(message_class)
+        set_offset(message, offset)
+        set_payload(message, payload)
+        set_size(message, size)
+        set_time(message, time)
+        append(message)
+    return messages
 
 
 @attrs.frozen

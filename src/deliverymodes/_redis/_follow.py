@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any, Generic, Protocol, TypeVar
 
 import anyio
+import anyio.abc
+import anyio.lowlevel
 import hiredis
 
-from .._core import Message, Retention, make_message, new_epoch
+from .._core import Message, Retention, make_message, make_messages, new_epoch
 from .._exceptions import ConnectionLost
 from .._wire import Codec
 from ._client import RedisClient
@@ -71,6 +74,31 @@ class Sink(Protocol[T]):
         """Messages at consecutive offsets from ``head`` (at least one)."""
 
 
+class _ReadAhead:
+    """A read made by a task of its own, whose failure its result raises (not the task)."""
+
+    def __init__(self) -> None:
+        self._done = anyio.Event()
+        self._value: list[Any] = []
+        self._error: Exception | None = None
+
+    async def run(
+        self, read: Callable[[int, int], Awaitable[list[Any]]], known: int, start: int
+    ) -> None:
+        try:
+            self._value = await read(known, start)
+        except (ConnectionLost, RedisError) as error:
+            self._error = error
+        finally:
+            self._done.set()
+
+    async def result(self) -> list[Any]:
+        await self._done.wait()
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
 class Follower(Generic[T]):
     """The reader of one channel in this process: notifications in, messages out in order."""
 
@@ -95,14 +123,26 @@ class Follower(Generic[T]):
         self.live = False  # subscribed and caught up: what it has is what Redis has
 
     async def start(self) -> None:
-        """Read the channel, then subscribe and catch up; ``ConnectionLost`` if Redis cannot
-        be reached in time, ``RedisError`` if it refuses (a login, a key of another type).
+        """Read the channel while subscribing, then catch up; ``ConnectionLost`` if Redis
+        cannot be reached in time, ``RedisError`` if it refuses (a login, a key of another
+        type)."""
+        failed: list[BaseException] = []
 
-        One after the other: a channel that cannot be read fails before it opens a Pub/Sub
-        connection (on asyncio, anyio's Unix socket streams can report an error to the loop
-        when one is closed just as data arrives on it)."""
-        await self.catch_up()  # over the command connection: fails at once, saying why
-        await self.client.listen(self.keys[0].encode(), self)
+        async def subscribe() -> None:
+            try:
+                await self.client.listen(self.keys[0].encode(), self)
+            except (ConnectionLost, RedisError) as error:
+                failed.append(error)
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(subscribe)  # a connection of its own: meanwhile, read
+            try:
+                await self.catch_up()  # over the command connection: fails at once, saying why
+            except (ConnectionLost, RedisError) as error:
+                failed.insert(0, error)
+                group.cancel_scope.cancel()
+        if failed:
+            raise failed[0]
         if not self.live:
             await self.catch_up()
             self.live = True
@@ -164,12 +204,7 @@ class Follower(Generic[T]):
             payloads, sizes, times = payloads[skip:], sizes[skip:], times[skip:]
         try:
             values = self._decode_many(payloads)
-            messages = [
-                make_message(offset, value, size, published_at)
-                for offset, value, size, published_at in zip(
-                    offsets, values, sizes, times, strict=True
-                )
-            ]
+            messages = make_messages(offsets, values, sizes, times)
         except ValueError:
             decode = self._codec.decode  # one by one, to skip those that do not decode
             messages = []
@@ -212,18 +247,17 @@ class Follower(Generic[T]):
         async with self._lock:
             await self._catch_up()
 
-    async def _read(self) -> list[Any]:
-        """One read from the sink's head: ``[epoch, head, first, bytes, retained, begin,
-        entries]`` as the READ script gives them. Without ``max_age`` to apply, and when the
-        channel has a life, it reads with plain commands in one transaction (Redis's own
-        XRANGE, not a script's copy of it: several times faster for large reads); else with
-        the script, which also begins a new life and says which key holds what."""
-        sink = self._sink
-        known = sink.epoch
+    async def _read(self, known: int | None, start: int) -> list[Any]:
+        """One read from offset ``start`` of life ``known`` (None: not known yet): ``[epoch,
+        head, first, bytes, retained, begin, entries]`` as the READ script gives them. Without
+        ``max_age`` to apply, and when the channel has a life, it reads with plain commands in
+        one transaction (Redis's own XRANGE, not a script's copy of it: several times faster
+        for large reads); else with the script, which also begins a new life and says which
+        key holds what."""
         latest = known is None and self._start == "latest"
         if self._retention[2] == "" and not latest:
             stream, meta = self.keys
-            since = "-" if known is None else f"{sink.head}-1"
+            since = "-" if known is None else f"{start}-1"
             *_, done = await self.client.execute_many(
                 ("MULTI",),
                 ("HMGET", meta, "epoch", "head", "bytes"),
@@ -242,14 +276,11 @@ class Follower(Generic[T]):
                 ):
                     head = int(head)
                     first = offset_of(oldest[0]) if oldest else head
-                    begin = first if known is None else max(sink.head, first)
+                    begin = first if known is None else max(start, first)
                     return [epoch, head, first, int(retained_bytes or 0), retained, begin, entries]
-        return await self._read_by_script()
+        return await self._read_by_script(known, start)
 
-    async def _read_by_script(self) -> list[Any]:
-        sink = self._sink
-        known = sink.epoch
-        start = self._start if known is None else str(sink.head)
+    async def _read_by_script(self, known: int | None, start: int) -> list[Any]:
         result: list[Any] = await run_channel_script(
             self.client,
             READ,
@@ -258,7 +289,7 @@ class Follower(Generic[T]):
                 str(new_epoch()),
                 repr(time.time()),
                 *self._retention,
-                start,
+                self._start if known is None else str(start),
                 _CHUNK,
                 "" if known is None else str(known),
             ),
@@ -266,31 +297,67 @@ class Follower(Generic[T]):
         return result
 
     async def _catch_up(self) -> None:
+        failure: Exception | None = None
+        async with anyio.create_task_group() as group:  # for reading ahead
+            try:
+                await self._read_all(group)
+            except Exception as error:  # raised as it is, not in the task group's wrapping
+                failure = error
+            group.cancel_scope.cancel()  # a read ahead not needed after all
+        if failure is not None:
+            raise failure
+
+    async def _read_all(self, group: anyio.abc.TaskGroup) -> None:
+        """Read from the sink's head until it has what the stream had; each chunk after the
+        first is asked for before the one before it decodes (Redis prepares it meanwhile)."""
         sink = self._sink
+        read = await self._read(sink.epoch, sink.head)
         while True:
             known = sink.epoch
-            epoch, head, _first, _bytes, _retained, begin, entries = await self._read()
+            epoch, head, _first, _bytes, _retained, begin, entries = read
             epoch = epoch_in(epoch, self.keys[1])
             if epoch != known:
                 sink.restarted(epoch, begin)
             elif begin > sink.head:
                 sink.skipped(begin)
-            run: list[Message[T]] = []  # messages at consecutive offsets from the sink's head
-            for message in self._decoded(entries):
-                if message.offset < sink.head + len(run):
-                    continue
-                if message.offset > sink.head + len(run):  # entries before it did not decode
-                    if run:
-                        await sink.received(run)
-                        run = []
-                    sink.skipped(message.offset)
-                run.append(message)
-            if run:
-                await sink.received(run)
-            if entries and sink.head <= (last := offset_of(entries[-1])):
-                sink.skipped(last + 1)  # the last entries did not decode
-            if len(entries) < _CHUNK or sink.head >= head:
+            after = offset_of(entries[-1]) + 1 if entries else head
+            ahead = None
+            if len(entries) == _CHUNK and after < head:
+                ahead = _ReadAhead()
+                group.start_soon(ahead.run, self._read, epoch, after)
+                await anyio.lowlevel.checkpoint()  # it sends its read
+            await self._deliver(self._decoded(entries))
+            if entries and sink.head < after:
+                sink.skipped(after)  # the last entries did not decode
+            if ahead is None or sink.head >= head:
+                if sink.head < head:  # the stream's last entries were deleted: lost
+                    sink.skipped(head)
                 return
+            read = await ahead.result()
+
+    async def _deliver(self, messages: list[Message[T]]) -> None:
+        """Hand the sink the messages it does not have yet, in runs at consecutive offsets
+        from its head; a gap between them (entries that did not decode) is skipped."""
+        sink = self._sink
+        if not messages:
+            return
+        head = sink.head
+        first, last = messages[0].offset, messages[-1].offset
+        if first == head and last - first == len(messages) - 1:
+            await sink.received(messages)  # the usual read: all new, none missing
+            return
+        run: list[Message[T]] = []  # messages at consecutive offsets from the sink's head
+        for message in messages:
+            if message.offset < sink.head + len(run):
+                continue
+            if message.offset > sink.head + len(run):  # entries before it did not decode
+                if run:
+                    await sink.received(run)
+                    run = []
+                sink.skipped(message.offset)
+            run.append(message)
+        if run:
+            await sink.received(run)
 
     def _decoded(self, entries: list[Any]) -> list[Message[T]]:
         try:

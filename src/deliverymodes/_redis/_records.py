@@ -9,7 +9,7 @@ from itertools import accumulate, pairwise
 from math import isfinite
 from typing import Any, TypeVar
 
-from .._core import MAX_EPOCH, Message, Retention, make_message
+from .._core import MAX_EPOCH, Message, Retention, make_messages
 from .._wire import Codec
 from ._client import RedisClient
 from ._connection import RedisError
@@ -60,10 +60,7 @@ def decode_entries(
         offsets = range(first, first + len(entries))  # consecutive, as the ids are ours
     else:  # not consecutive: each entry says its own
         offsets = [int(id_[:-2]) for id_, _ in entries]
-    return [
-        make_message(offset, value, size, published_at)
-        for offset, value, size, published_at in zip(offsets, values, sizes, times, strict=True)
-    ]
+    return make_messages(offsets, values, sizes, times)
 
 
 async def run_channel_script(
