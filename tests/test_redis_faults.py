@@ -223,6 +223,29 @@ async def test_random_cancellation_of_publishes_loses_and_repeats_nothing(
         assert {m.offset: m.payload for m in batch.messages} == in_redis
 
 
+@pytest.mark.parametrize("seed", [3, 4])
+async def test_openings_cancelled_at_random_leave_nothing_behind(redis_url: str, seed: int) -> None:
+    """A channel opening reads the stream while it subscribes: cancelled at any point, it leaves
+    no listener, no task and no third connection behind, and the next channel opens and reads
+    every message."""
+    key, rng = new_key(), random.Random(seed)
+    kinds = [RedisPushChannel[int], RedisPollChannel[int], RedisLongPollChannel[int]]
+    async with RedisClient(redis_url) as client:
+        async with RedisPollChannel[int](client, key) as writer:
+            for start in range(0, 2500, 500):  # long enough to be read in three chunks
+                await writer.publish_many(range(start, start + 500))
+        with anyio.fail_after(60):
+            for _ in range(80):  # opening takes a few milliseconds: cancelled somewhere in it
+                with anyio.move_on_after(rng.random() * 0.006):
+                    async with rng.choice(kinds)(client, key):
+                        await anyio.sleep(1)
+            assert client.connections <= 2
+            async with RedisLongPollChannel[int](client, key) as reader:
+                batch = await reader.poll(0, max_messages=None, max_bytes=None, max_wait=0)
+            assert [m.payload for m in batch.messages] == list(range(2500))
+            await settled(lambda: not any(client._listeners.values()))
+
+
 async def test_closing_the_client_inside_its_block_fails_commands_not_the_block(
     redis_url: str,
 ) -> None:

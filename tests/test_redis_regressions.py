@@ -10,6 +10,8 @@
 - On asyncio, a channel that could not be read (an epoch that is not one) closed the Pub/Sub
   connection it had opened meanwhile just as notifications arrived on it, and anyio reported an
   InvalidStateError to the loop.
+- A channel whose opening was cancelled after it had subscribed stayed among the client's
+  listeners (tests/test_redis_faults.py cancels openings at random).
 - Closing a RedisClient while its Pub/Sub keeper resumed the channels (caught up after Redis came
   back) raised ``RuntimeError: this Redis client is closed`` out of ``aclose``.
 """

@@ -10,6 +10,7 @@ lost its data) restarts the sink in the new life.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -134,18 +135,23 @@ class Follower(Generic[T]):
             except (ConnectionLost, RedisError) as error:
                 failed.append(error)
 
-        async with anyio.create_task_group() as group:
-            group.start_soon(subscribe)  # a connection of its own: meanwhile, read
-            try:
-                await self.catch_up()  # over the command connection: fails at once, saying why
-            except (ConnectionLost, RedisError) as error:
-                failed.insert(0, error)
-                group.cancel_scope.cancel()
-        if failed:
-            raise failed[0]
-        if not self.live:
-            await self.catch_up()
-            self.live = True
+        try:
+            async with anyio.create_task_group() as group:
+                group.start_soon(subscribe)  # a connection of its own: meanwhile, read
+                try:
+                    await self.catch_up()  # over the command connection: fails at once
+                except (ConnectionLost, RedisError) as error:
+                    failed.insert(0, error)
+                    group.cancel_scope.cancel()
+            if failed:
+                raise failed[0]
+            if not self.live:
+                await self.catch_up()
+                self.live = True
+        except BaseException:  # failed or cancelled: the client forgets this listener
+            with anyio.CancelScope(shield=True), contextlib.suppress(ConnectionLost):
+                await self.stop()  # bounded by the client's timeout
+            raise
 
     async def stop(self) -> None:
         self.live = False
