@@ -5,6 +5,7 @@ two (commands and Pub/Sub) whatever the number of polls and channels, counted by
 from __future__ import annotations
 
 import anyio
+import anyio.lowlevel
 
 from deliverymodes import LATEST, Batch, Message, Reconnect
 from deliverymodes.redis import (
@@ -151,3 +152,49 @@ async def test_the_waiting_polls_outlive_a_redis_restart_on_two_connections(
                     assert await _connections(counter) == 2
             _check_released(results, message)
             assert message.offset == 1
+
+
+def _calls(stats: bytes, command: str) -> int:
+    """The calls of ``command`` in ``INFO commandstats``."""
+    for line in stats.decode().splitlines():
+        if line.startswith(f"cmdstat_{command}:"):
+            return int(line.split("calls=")[1].split(",")[0])
+    return 0
+
+
+async def test_plain_polls_made_together_share_their_reads(anyio_backend: str) -> None:
+    """A plain poll reads Redis before it answers; polls waiting for the same read share the
+    next one, which began after they asked: each sees what was published before it, and the
+    process does not read Redis once per poll."""
+    polls = 300
+    with private_redis() as url, anyio.fail_after(60):
+        async with RedisClient(url) as client, RedisClient(url) as other:
+            for round_ in range(3):
+                key = f"shared-{round_}"
+                async with (
+                    RedisPollChannel[int](client, key) as channel,
+                    RedisPollChannel[int](other, key) as writer,
+                ):
+                    await client.execute("CONFIG", "RESETSTAT")
+                    results: dict[int, list[int]] = {}
+
+                    async def poll(
+                        number: int,
+                        channel: RedisPollChannel[int] = channel,
+                        writer: RedisPollChannel[int] = writer,
+                        results: dict[int, list[int]] = results,
+                    ) -> None:
+                        for _ in range(number % 37):  # publishes and polls interleave with reads
+                            await anyio.lowlevel.checkpoint()
+                        await writer.publish(number)  # from another process: this view lags
+                        batch = await channel.poll(0, max_messages=None)
+                        results[number] = [m.payload for m in batch.messages]
+
+                    async with anyio.create_task_group() as tg:
+                        for number in range(polls):
+                            tg.start_soon(poll, number)
+                    reads = _calls(await client.execute("INFO", "commandstats"), "multi")
+                assert len(results) == polls
+                for number, payloads in results.items():
+                    assert number in payloads  # its own publish, made before it polled
+                assert reads < polls // 3  # shared: far fewer reads than polls

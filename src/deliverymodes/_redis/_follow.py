@@ -121,6 +121,7 @@ class Follower(Generic[T]):
         self._sink = sink
         self._start = "latest" if start_latest else "earliest"
         self._lock = anyio.Lock()
+        self._asked = self._answered = 0  # catch-ups asked for, and served by a read
         self.live = False  # subscribed and caught up: what it has is what Redis has
 
     async def start(self) -> None:
@@ -249,9 +250,19 @@ class Follower(Generic[T]):
 
     async def catch_up(self) -> None:
         """Read from the sink's head to the stream's, in chunks; ``ConnectionLost`` or
-        ``RedisError`` if Redis cannot be read."""
+        ``RedisError`` if Redis cannot be read.
+
+        Callers waiting together share a read: one that began after a call was made serves it
+        (a poll sees what was published before it asked; a resumption, what was published
+        before it subscribed)."""
+        self._asked += 1
+        asked = self._asked
         async with self._lock:
+            if self._answered >= asked:
+                return
+            serves = self._asked
             await self._catch_up()
+            self._answered = max(self._answered, serves)
 
     async def _read(self, known: int | None, start: int) -> list[Any]:
         """One read from offset ``start`` of life ``known`` (None: not known yet): ``[epoch,
