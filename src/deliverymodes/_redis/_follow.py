@@ -88,7 +88,7 @@ class _ReadAhead:
     ) -> None:
         try:
             self._value = await read(known, start)
-        except (ConnectionLost, RedisError) as error:
+        except Exception as error:  # raised by result(), as the read itself would raise it
             self._error = error
         finally:
             self._done.set()
