@@ -5,6 +5,7 @@ hang, a crash or a silent gap."""
 from __future__ import annotations
 
 import json
+import logging
 import random
 import subprocess
 import sys
@@ -44,6 +45,23 @@ async def test_a_key_of_another_type_is_a_clear_error(redis_url: str, suffix: st
             async with RedisPollChannel[object](client, key):
                 pass
         assert await client.execute("GET", key + suffix) == b"not ours"  # left as it was
+
+
+async def test_a_channel_that_cannot_open_says_why_once(
+    redis_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The opening raises the error; the Pub/Sub link, resuming the channel meanwhile, does not
+    log it too (once the link is up, and while it comes up)."""
+    key = new_key()
+    caplog.set_level(logging.WARNING, logger="deliverymodes")
+    async with RedisClient(redis_url) as client:
+        await client.execute("SET", key, "not ours")
+        for kind in (RedisPollChannel[object], RedisLongPollChannel[object], RedisPollChannel):
+            with anyio.fail_after(10), pytest.raises(RedisError, match="other types"):
+                async with kind(client, key):
+                    pass
+        await anyio.sleep(0.1)  # a resumption still under way would log by now
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
 
 
 def test_wrong_arguments_name_themselves() -> None:

@@ -93,12 +93,20 @@ async def test_an_unreachable_server_is_connection_lost_in_time() -> None:
         ("http://localhost", "must start with redis://"),
         ("redis://", "names no host"),
         ("unix://", "names no socket path"),
-        ("redis://localhost:port", "not a number"),
+        ("redis://localhost:port", "port that is not a number from 0 to 65535"),
+        ("redis://localhost:99999", "port that is not a number from 0 to 65535"),
+        ("redis://localhost/first", "database number that is not a number"),
+        ("unix:///tmp/redis.sock?db=x", "database number that is not a number"),
     ],
 )
 def test_a_wrong_url_is_a_clear_error(url: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         RedisClient(url)
+
+
+def test_a_url_that_is_not_a_string_names_every_scheme() -> None:
+    with pytest.raises(TypeError, match=r"redis://, rediss:// or unix:// URL string, not int"):
+        RedisClient(5)  # type: ignore[arg-type]
 
 
 def test_the_password_is_not_shown() -> None:

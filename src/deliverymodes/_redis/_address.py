@@ -28,7 +28,8 @@ class RedisAddress:
 def parse_redis_url(url: object) -> RedisAddress:
     """The address a Redis URL names; ``ValueError`` naming what is wrong with it."""
     if not isinstance(url, str):
-        raise TypeError(f"url must be a redis:// or unix:// URL string, not {type(url).__name__}")
+        kind = type(url).__name__
+        raise TypeError(f"url must be a redis://, rediss:// or unix:// URL string, not {kind}")
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     if scheme not in ("redis", "rediss", "unix"):
@@ -42,11 +43,12 @@ def parse_redis_url(url: object) -> RedisAddress:
         db_text = parts.path.strip("/")
     try:
         db = int(db_text) if db_text else 0
-        port = parts.port or 6379
     except ValueError:
-        raise ValueError(
-            f"url {shown!r} has a database number or port that is not a number"
-        ) from None
+        raise ValueError(f"url {shown!r} has a database number that is not a number") from None
+    try:
+        port = parts.port or 6379
+    except ValueError:  # urllib says which: not a number, or out of range
+        raise ValueError(f"url {shown!r} has a port that is not a number from 0 to 65535") from None
     if db < 0:
         raise ValueError(f"url {shown!r} names a negative database number")
     if scheme == "unix":

@@ -14,7 +14,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, TypeVar
 
 import anyio
 import anyio.abc
@@ -37,8 +37,9 @@ from ._records import (
     run_channel_script,
 )
 from ._scripts import READ
+from ._sink import Sink
 
-__all__ = ["Follower", "Sink"]
+__all__ = ["Follower"]
 
 _log = logging.getLogger("deliverymodes.channel")
 
@@ -46,33 +47,6 @@ T = TypeVar("T")
 
 #: Entries one catch-up read asks for at a time.
 _CHUNK = 1000
-
-
-class Sink(Protocol[T]):
-    """Where a follower delivers: a life (``epoch``, None before the first read) and the next
-    offset it expects (``head``)."""
-
-    @property
-    def epoch(self) -> int | None: ...
-
-    @property
-    def head(self) -> int: ...
-
-    @property
-    def idle(self) -> bool:
-        """Nobody in this process needs the messages now: the follower passes them by with
-        ``skipped``, undecoded (which then counts no loss)."""
-
-    def restarted(self, epoch: int, first: int) -> None:
-        """The channel is in life ``epoch`` (a new one, or the first one seen): continue from
-        offset ``first``."""
-
-    def skipped(self, offset: int) -> None:
-        """Offsets from ``head`` up to ``offset`` will never be delivered: lost, counted as
-        missed by whoever would have received them (nobody, when the sink is idle)."""
-
-    async def received(self, messages: list[Message[T]]) -> None:
-        """Messages at consecutive offsets from ``head`` (at least one)."""
 
 
 class _ReadAhead:
@@ -122,6 +96,8 @@ class Follower(Generic[T]):
         self._start = "latest" if start_latest else "earliest"
         self._lock = anyio.Lock()
         self._asked = self._answered = 0  # catch-ups asked for, and served by a read
+        self._starting = False
+        self._stopped = False  # it may still be told of a resumption it was listening for
         self.live = False  # subscribed and caught up: what it has is what Redis has
 
     async def start(self) -> None:
@@ -136,6 +112,7 @@ class Follower(Generic[T]):
             except (ConnectionLost, RedisError) as error:
                 failed.append(error)
 
+        self._starting = True
         try:
             async with anyio.create_task_group() as group:
                 group.start_soon(subscribe)  # a connection of its own: meanwhile, read
@@ -153,9 +130,12 @@ class Follower(Generic[T]):
             with anyio.CancelScope(shield=True), contextlib.suppress(ConnectionLost):
                 await self.stop()  # bounded by the client's timeout
             raise
+        finally:
+            self._starting = False
 
     async def stop(self) -> None:
         self.live = False
+        self._stopped = True
         await self.client.unlisten(self.keys[0].encode(), self)
 
     # -- the listener ----------------------------------------------------------------------------
@@ -231,6 +211,9 @@ class Follower(Generic[T]):
             await sink.received(messages)
 
     async def resumed(self) -> None:
+        if self._stopped:
+            return
+        opening = self._starting  # then the opening catches up too, and reports its failure
         try:
             try:
                 await self.catch_up()
@@ -239,9 +222,10 @@ class Follower(Generic[T]):
                 # which nothing had read since: the next attempt opens another.
                 await self.catch_up()
         except (ConnectionLost, RedisError) as error:
-            _log.warning("channel %r could not catch up with Redis: %s", self.keys[0], error)
+            if not (opening or self._stopped):
+                _log.warning("channel %r could not catch up with Redis: %s", self.keys[0], error)
         else:
-            self.live = True
+            self.live = not self._stopped
 
     def interrupted(self) -> None:
         self.live = False

@@ -19,9 +19,10 @@ from .._exceptions import ChannelClosed, ConnectionLost
 from .._reconnect import Reconnect
 from .._wire import Codec, JsonCodec
 from ._client import RedisClient
-from ._follow import Follower, Sink
+from ._follow import Follower
 from ._records import epoch_in, retention_arguments, run_channel_script
 from ._scripts import PUBLISH
+from ._sink import Sink
 
 __all__ = ["Link", "LocalSink", "Opened", "fetch_again"]
 

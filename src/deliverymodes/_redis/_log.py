@@ -77,7 +77,8 @@ class _RedisLog(_LogBase[T]):
 
     @property
     def epoch(self) -> int:
-        """The channel's life in Redis (0 until the channel is open)."""
+        """The channel's life in Redis as this process has seen it (0 until the channel is
+        open); it follows the notifications, as ``head`` does."""
         return self._view.epoch or 0
 
     @property

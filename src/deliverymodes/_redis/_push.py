@@ -133,7 +133,8 @@ class RedisPushChannel(Opened, PushChannel[T]):
 
     @property
     def epoch(self) -> int:
-        """The channel's life in Redis (0 until the channel is open)."""
+        """The channel's life in Redis as this process has seen it (0 until the channel is
+        open); it follows the notifications, as ``head`` does."""
         return self._fanout.epoch or 0
 
     async def aclose(self) -> None:
@@ -173,8 +174,9 @@ class RedisPushChannel(Opened, PushChannel[T]):
     def subscribe(
         self, *, buffer_size: int | None = None, overflow: Overflow | None = None
     ) -> PushSubscriber[T]:
-        """A subscription receiving every message published from now on, in every process
-        (see :meth:`PushChannel.subscribe`)."""
+        """A subscription receiving every message, from any process, from the head this
+        process has seen on (see :meth:`PushChannel.subscribe`): one published elsewhere just
+        before, whose notification has not arrived yet, is received too."""
         if not self.closed:
             self._link.check_open()
         return super().subscribe(buffer_size=buffer_size, overflow=overflow)
