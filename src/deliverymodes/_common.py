@@ -75,3 +75,13 @@ def publish_at_once(channel: object, payload: Any) -> Message[Any] | None:
     except anyio.WouldBlock:
         return None
     return message
+
+
+def running_on_trio() -> bool:
+    """Whether the calling task runs on trio (sniffio comes with trio: without it, trio is not
+    installed either)."""
+    try:
+        import sniffio  # noqa: PLC0415 - trio needs it, asyncio does not
+    except ImportError:
+        return False
+    return sniffio.current_async_library() == "trio"

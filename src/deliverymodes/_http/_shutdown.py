@@ -17,6 +17,8 @@ from typing import Any
 
 import anyio
 
+from .._common import running_on_trio
+
 __all__ = ["GOODBYE_TIMEOUT", "Closing", "SignalWatch", "waker"]
 
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -109,7 +111,7 @@ class SignalWatch:
 def waker(event: anyio.Event) -> Callable[[], None]:
     """A function that sets ``event`` from a signal handler: it only asks the event loop of the
     calling task (asyncio's or trio's) to do so, which both allow from a signal handler."""
-    if _running_trio():
+    if running_on_trio():
         import trio  # noqa: PLC0415 - only when it runs this task
 
         token = trio.lowlevel.current_trio_token()
@@ -126,11 +128,3 @@ def waker(event: anyio.Event) -> Callable[[], None]:
         loop.call_soon_threadsafe(event.set)
 
     return wake_asyncio
-
-
-def _running_trio() -> bool:
-    try:
-        import sniffio  # noqa: PLC0415 - trio needs it, asyncio does not
-    except ImportError:
-        return False  # then trio is not installed either
-    return sniffio.current_async_library() == "trio"
