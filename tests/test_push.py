@@ -168,6 +168,38 @@ async def test_cancelled_receive_loses_nothing() -> None:
             assert (await subscriber.receive()).payload == 1
 
 
+async def test_tasks_receiving_from_one_subscriber_at_once_share_its_messages() -> None:
+    """Several tasks waiting on one subscriber are all woken (as by an event): between them they
+    get every message once, one of them cancelled meanwhile loses nothing, and all end at close."""
+    channel = PushChannel[int](buffer_size=200)
+    got: list[int] = []
+    ended: list[str] = []
+    stopper = anyio.CancelScope()
+
+    async with channel.subscribe() as subscriber:
+
+        async def receive_all(name: str, scope: anyio.CancelScope) -> None:
+            with scope:
+                async for message in subscriber:
+                    got.append(message.payload)
+            ended.append(name)
+
+        with anyio.fail_after(10):
+            async with anyio.create_task_group() as tg:
+                for name in ("a", "b", "c"):
+                    tg.start_soon(receive_all, name, anyio.CancelScope())
+                tg.start_soon(receive_all, "stopped", stopper)
+                await anyio.wait_all_tasks_blocked()
+                for number in range(100):
+                    if number == 50:
+                        stopper.cancel()  # while it waits with the others
+                    await channel.publish(number)
+                    await anyio.wait_all_tasks_blocked()
+                await channel.aclose()
+    assert sorted(got) == list(range(100))  # each once, none lost to the cancelled task
+    assert sorted(ended) == ["a", "b", "c", "stopped"]
+
+
 async def test_close_wakes_waiting_receivers_and_publishers() -> None:
     channel = PushChannel[int](buffer_size=1)
     idle = channel.subscribe(buffer_size=5)
