@@ -21,7 +21,7 @@ from .._core import check_seconds
 from .._exceptions import ConnectionLost
 from .._reconnect import Reconnect
 from ._address import RedisAddress, parse_redis_url
-from ._connection import RedisConnection, RedisError
+from ._connection import PushHandler, RedisConnection, RedisError
 from ._scripts import Script
 
 __all__ = ["DEFAULT_REDIS_TIMEOUT", "Listener", "RedisClient"]
@@ -71,6 +71,7 @@ class RedisClient:
         self._commands: RedisConnection | None = None
         self._connecting = anyio.Lock()
         self._pubsub: RedisConnection | None = None
+        self._opened: set[RedisConnection] = set()  # every connection not known to be closed
         self._pubsub_up: anyio.Event | None = None  # set while the Pub/Sub link is up
         self._keeping_pubsub = False
         self._listeners: dict[bytes, list[Listener]] = {}  # by Pub/Sub channel
@@ -119,13 +120,32 @@ class RedisClient:
         self._closed = True
         if self._background is not None:
             self._background.cancel()  # the Pub/Sub keeper; the body of `async with` goes on
-        for connection in (self._commands, self._pubsub):
-            if connection is not None:
-                await connection.aclose()
+        if self._pubsub_up is not None:
+            self._pubsub_up.set()  # subscriptions waiting for the link find the client closed
+        # Every connection, not only the two in use: one being opened (under shield) as the
+        # client closes, or dropped by the keeper, would keep the client's task group open.
+        for connection in list(self._opened):
+            await connection.aclose()
+
+    def _closed_error(self) -> ConnectionLost:
+        return ConnectionLost(f"the client of Redis at {self.url} is closed")
+
+    async def _open(self, on_push: PushHandler | None = None) -> RedisConnection:
+        """A new connection, counted among the client's; closed again at once if the client
+        closed while it was being opened."""
+        connection = await RedisConnection.open(
+            self.address, self.timeout, self._group(), on_push=on_push
+        )
+        if self._closed:
+            await connection.aclose()
+            raise self._closed_error()
+        self._opened = {c for c in self._opened if not c.broken}
+        self._opened.add(connection)
+        return connection
 
     def _group(self) -> anyio.abc.TaskGroup:
         if self._closed:
-            raise ConnectionLost(f"the client of Redis at {self.url} is closed")
+            raise self._closed_error()
         if self._task_group is None:
             raise RuntimeError("this RedisClient is not open: use `async with client` first")
         return self._task_group
@@ -160,7 +180,7 @@ class RedisClient:
             if connection is None or connection.broken:
                 if connection is not None:
                     await connection.aclose()  # its stream, if nothing closed it yet
-                connection = await RedisConnection.open(self.address, self.timeout, self._group())
+                connection = await self._open()
                 self._commands = connection
             return connection
 
@@ -201,6 +221,8 @@ class RedisClient:
                     up = self._pubsub_up
                     assert up is not None
                     await up.wait()
+                    if self._closed:
+                        raise self._closed_error()
                     pubsub = self._pubsub
                     if pubsub is not None and not pubsub.broken:
                         try:
@@ -264,15 +286,17 @@ class RedisClient:
         rng = random.Random()
         pauses = None
         while True:
+            connection = None
             try:
-                connection = await RedisConnection.open(
-                    self.address, self.timeout, self._group(), on_push=self._notify
-                )
+                connection = await self._open(on_push=self._notify)
                 self._pubsub = connection
                 listening = list(self._listeners.items())
                 for channel, _ in listening:
                     await connection.execute("SUBSCRIBE", channel)
             except (ConnectionLost, RedisError) as error:
+                if connection is not None:  # refused a SUBSCRIBE: not left open beside the next
+                    self._pubsub = None
+                    await connection.aclose()
                 self._pubsub_error = error
                 pauses = pauses or self.reconnect.delays(rng)
                 pause = next(pauses, self.reconnect.max_delay)

@@ -27,7 +27,7 @@ from anyio.abc import ByteStream
 from .._exceptions import ConnectionLost, DeliveryError
 from ._address import RedisAddress
 
-__all__ = ["RedisConnection", "RedisError"]
+__all__ = ["PushHandler", "RedisConnection", "RedisError"]
 
 _log = logging.getLogger("deliverymodes.client")
 
