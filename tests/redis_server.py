@@ -152,10 +152,11 @@ def restartable_redis(*, persistent: bool) -> Iterator[RestartableRedis]:
 
 @contextmanager
 def loop_errors() -> Iterator[list[BaseException]]:
-    """The InvalidStateErrors raised meanwhile in asyncio's callbacks, recorded rather than
-    failing the test at its end: anyio's Unix socket stream on asyncio can cause them when a
-    task waiting to read it is cancelled just as data arrives, as when Redis dies under it
-    (tests/test_redis_regressions.py has the cases the library avoids). On trio, none."""
+    """The InvalidStateErrors raised meanwhile in asyncio's callbacks, recorded so that a test
+    can count them (the anyio pytest plugin would otherwise fail the test with the first one, at
+    its end). anyio's Unix socket stream raised them when a socket was closed or a read cancelled
+    just as data arrived; tests/test_redis_regressions.py has the cases the library avoids. On
+    trio, none."""
     errors: list[BaseException] = []
     if sniffio.current_async_library() != "asyncio":
         yield errors

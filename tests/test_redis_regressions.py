@@ -14,6 +14,9 @@
   listeners (tests/test_redis_faults.py cancels openings at random).
 - Closing a RedisClient while its Pub/Sub keeper resumed the channels (caught up after Redis came
   back) raised ``RuntimeError: this Redis client is closed`` out of ``aclose``.
+- On asyncio, a command over a Unix socket cancelled just as its reply arrived made anyio's
+  stream report an InvalidStateError to the loop. Unix sockets on asyncio are now read after
+  ``anyio.wait_readable``.
 """
 
 from __future__ import annotations
@@ -210,3 +213,22 @@ async def test_closing_a_client_while_it_resumes_its_channels(anyio_backend: str
     for _ in range(ATTEMPTS):
         error = await _close_while_resuming()
         assert error is None, repr(error)
+
+
+async def test_no_event_loop_error_when_commands_are_cancelled_as_replies_arrive() -> None:
+    """Commands cancelled at random moments of their round trip, the task reading replies among
+    them: each reply still reaches its command or is thrown away, and the loop reports
+    nothing."""
+    rng = random.Random(11)
+    with private_redis() as url, anyio.fail_after(60):
+        async with RedisClient(url) as client:
+            with loop_errors() as errors:
+                for _ in range(400):
+                    async with anyio.create_task_group() as tg:
+                        for _ in range(3):
+                            tg.start_soon(client.execute, "PING")
+                        with anyio.move_on_after(rng.random() * 0.0003):
+                            await client.execute("PING")
+                        tg.cancel_scope.cancel()
+                assert await client.execute("ECHO", "still in step") == b"still in step"
+    assert errors == []

@@ -218,11 +218,11 @@ class RedisClient:
         try:
             with anyio.fail_after(self.timeout):
                 while True:
+                    if self._closed:  # aclose() set the event this waits on, or will
+                        raise self._closed_error()
                     up = self._pubsub_up
                     assert up is not None
                     await up.wait()
-                    if self._closed:
-                        raise self._closed_error()
                     pubsub = self._pubsub
                     if pubsub is not None and not pubsub.broken:
                         try:
@@ -313,6 +313,8 @@ class RedisClient:
                 for listener in list(listeners):
                     await listener.resumed()
             await self._watch(connection)
+            if self._closed:  # broken by aclose(), before this task saw the cancellation
+                return
             self._pubsub = None
             self._pubsub_up = anyio.Event()
             commands = self._commands

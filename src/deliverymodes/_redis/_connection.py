@@ -24,8 +24,10 @@ import anyio.lowlevel
 import hiredis
 from anyio.abc import ByteStream
 
+from .._common import running_on_trio
 from .._exceptions import ConnectionLost, DeliveryError
 from ._address import RedisAddress
+from ._unix import UnixStream
 
 __all__ = ["PushHandler", "RedisConnection", "RedisError"]
 
@@ -98,6 +100,8 @@ class RedisConnection:
                 stream: ByteStream
                 if address.path is not None:
                     stream = await anyio.connect_unix(address.path)
+                    if not running_on_trio():
+                        stream = UnixStream(stream)
                 else:
                     assert address.host is not None
                     if address.tls:
