@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import random
+from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any, Protocol
 
@@ -72,9 +73,11 @@ class RedisClient:
         self._connecting = anyio.Lock()
         self._pubsub: RedisConnection | None = None
         self._opened: set[RedisConnection] = set()  # every connection not known to be closed
+        self._channels: dict[object, Callable[[], Awaitable[None]]] = {}  # open: their aclose
         self._pubsub_up: anyio.Event | None = None  # set while the Pub/Sub link is up
         self._keeping_pubsub = False
         self._listeners: dict[bytes, list[Listener]] = {}  # by Pub/Sub channel
+        self._confirmed: set[bytes] = set()  # channels Redis let a listener subscribe to
         self._pubsub_error: Exception | None = None  # why the Pub/Sub link last failed
         self._background: anyio.CancelScope | None = None  # the Pub/Sub keeper's
         self._closed = False
@@ -126,6 +129,16 @@ class RedisClient:
         # client closes, or dropped by the keeper, would keep the client's task group open.
         for connection in list(self._opened):
             await connection.aclose()
+        for close in list(self._channels.values()):  # nothing left to send: they end at once
+            await close()
+
+    def _close_with(self, channel: object, close: Callable[[], Awaitable[None]] | None) -> None:
+        """Have ``close()`` called when this client closes (``None``: no longer): how the
+        channels open on it close with it."""
+        if close is None:
+            self._channels.pop(channel, None)
+        else:
+            self._channels[channel] = close
 
     def _closed_error(self) -> ConnectionLost:
         return ConnectionLost(f"the client of Redis at {self.url} is closed")
@@ -229,6 +242,7 @@ class RedisClient:
                             await pubsub.execute("SUBSCRIBE", channel)
                         except ConnectionLost:
                             continue
+                        self._confirmed.add(channel)
                         await listener.resumed()
                         return
                     await anyio.lowlevel.checkpoint()
@@ -250,6 +264,7 @@ class RedisClient:
         if listeners:
             return False
         self._listeners.pop(channel, None)
+        self._confirmed.discard(channel)
         return True
 
     async def unlisten(self, channel: bytes, listener: Listener) -> None:
@@ -258,8 +273,8 @@ class RedisClient:
             return
         pubsub = self._pubsub
         if pubsub is not None and not pubsub.broken:
-            with contextlib.suppress(ConnectionLost):
-                await pubsub.execute("UNSUBSCRIBE", channel)
+            with contextlib.suppress(ConnectionLost):  # its reply is not waited for
+                await pubsub.send("UNSUBSCRIBE", channel)
 
     async def _notify(self, channel: bytes, data: bytes) -> None:
         for listener in self._listeners.get(channel, ()):
@@ -290,7 +305,10 @@ class RedisClient:
             try:
                 connection = await self._open(on_push=self._notify)
                 self._pubsub = connection
-                listening = list(self._listeners.items())
+                # Channels a listener is still subscribing to are left to it: a refusal (an
+                # ACL) is then its error, not the link's.
+                confirmed = self._confirmed
+                listening = [item for item in self._listeners.items() if item[0] in confirmed]
                 for channel, _ in listening:
                     await connection.execute("SUBSCRIBE", channel)
             except (ConnectionLost, RedisError) as error:

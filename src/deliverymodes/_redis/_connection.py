@@ -164,6 +164,19 @@ class RedisConnection:
             raise RedisError(str(value))
         return value
 
+    async def send(self, *arguments: str | bytes | int | float) -> None:
+        """Send one command without waiting for its reply, which is read and thrown away when
+        it comes (an error reply too). ``ConnectionLost`` if the connection is broken."""
+        if self._error is not None:
+            raise self._error
+        reply = _Reply(anyio.current_time())
+        reply.abandoned = True
+        self._pending.append(reply)
+        self._outgoing.append(hiredis.pack_command(arguments))  # type: ignore[arg-type]
+        if not self._flushing:  # otherwise the write under way takes it too
+            with anyio.CancelScope(shield=True):
+                await self._flush()
+
     async def execute_many(
         self, commands: list[tuple[str | bytes | int | float, ...]], *, shield: bool = False
     ) -> list[Any]:

@@ -126,6 +126,7 @@ class Link(Generic[T]):
         self._owner = owner
         self.opened = False
         self._closed = False
+        self.closing = anyio.Event()  # set at close: readers pausing before a retry end at once
         self._forming: _Batch | None = None  # publishes waiting for the next round trip
         self._candidate = str(new_epoch())  # the epoch of a life a publish may have to begin
         self._sending: _UnderWay | None = None  # the round trip under way
@@ -143,16 +144,28 @@ class Link(Generic[T]):
             await self.client.__aenter__()
         try:
             await self.follower.start()
+        except Exception:
+            if not self._closed:
+                if self._owns_client:
+                    await self.client.__aexit__(None, None, None)
+                raise
+            return  # closed meanwhile (its own client too): a closed handle, as after aclose()
         except BaseException:
             if self._owns_client:
                 await self.client.__aexit__(None, None, None)
             raise
+        if self._closed:  # closed while it opened: it no longer listens
+            with anyio.CancelScope(shield=True), contextlib.suppress(ConnectionLost):
+                await self.follower.stop()
+            return
         self.opened = True
 
     async def close(self) -> None:
         if self._closed:
             return
         self._closed = True
+        self.closing.set()
+        self.client._close_with(self, None)
         was_open, self.opened = self.opened, False
         if was_open:
             with anyio.CancelScope(shield=True), contextlib.suppress(ConnectionLost):
@@ -287,6 +300,8 @@ class Opened:
 
     async def __aenter__(self) -> Self:
         await self._link.open()
+        if self._link.opened:  # closed with its client, if the client closes first
+            self._link.client._close_with(self._link, self.aclose)
         return self
 
     async def __aexit__(
@@ -302,9 +317,13 @@ class Opened:
 
 
 async def fetch_again(
-    fetch: Callable[[], Awaitable[Batch[T]]], reconnect: Reconnect, closed: Callable[[], bool]
+    fetch: Callable[[], Awaitable[Batch[T]]],
+    reconnect: Reconnect,
+    closed: Callable[[], bool],
+    closing: anyio.Event,
 ) -> Batch[T]:
-    """``fetch()``, made again after the pauses of ``reconnect`` while Redis is unreachable."""
+    """``fetch()``, made again after the pauses of ``reconnect`` while Redis is unreachable; a
+    pause ends early when ``closing`` is set (the answer then comes from what is left)."""
     pauses = None
     while True:
         try:
@@ -317,4 +336,5 @@ async def fetch_again(
             if pause is None:
                 raise
             _log.info("a read from Redis failed (%s): again in %.2f s", error, pause)
-        await anyio.sleep(pause)
+        with anyio.move_on_after(pause):
+            await closing.wait()

@@ -328,7 +328,10 @@ class _RedisPollSubscriber(PollSubscriber[T]):
         channel = self._channel
         assert isinstance(channel, RedisPollChannel)
         return await fetch_again(
-            super()._fetch, channel.client.reconnect, lambda: channel.closed or self._closed
+            super()._fetch,
+            channel.client.reconnect,
+            lambda: channel.closed or self._closed,
+            channel._link.closing,
         )
 
 
@@ -337,5 +340,8 @@ class _RedisLongPollSubscriber(LongPollSubscriber[T]):
         channel = self._channel
         assert isinstance(channel, RedisLongPollChannel)
         return await fetch_again(
-            super()._fetch, channel.client.reconnect, lambda: channel.closed or self._closed
+            super()._fetch,
+            channel.client.reconnect,
+            lambda: channel.closed or self._closed,
+            channel._link.closing,
         )

@@ -78,7 +78,13 @@ end
 #: the payloads one after the other. With ``max_messages`` alone, the ``XADD`` trims (exactly)
 #: and ``bytes`` is not kept.
 PUBLISH = Script(
-    _COMMON
+    # First, before anything is written: Redis does not undo a script's writes when a later
+    # command fails, and an ACL may allow the stream but not the announcement.
+    """
+if not redis.acl_check_cmd('PUBLISH', KEYS[1], '') then
+  return redis.error_reply('NOPERM this user may not publish to the channel ' .. KEYS[1])
+end"""
+    + _COMMON
     + """
 local numbers, payloads = {}, {}
 local plain = not max_bytes and not max_age
