@@ -6,6 +6,7 @@ waited for either would fail."""
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -14,7 +15,7 @@ import anyio
 import anyio.lowlevel
 import pytest
 
-from deliverymodes import ChannelClosed, Reconnect
+from deliverymodes import EARLIEST, ChannelClosed, Reconnect
 from deliverymodes.redis import (
     RedisClient,
     RedisError,
@@ -195,3 +196,48 @@ async def test_closing_a_channel_on_a_frozen_redis_is_quick(kind: Any) -> None:
                 server.resume()
             assert channel.closed
             assert took < 5
+
+
+def _subscribe_from_start(channel: Any) -> Any:
+    if isinstance(channel, RedisPushChannel):
+        return channel.subscribe()
+    if isinstance(channel, RedisLongPollChannel):
+        return channel.subscribe(EARLIEST, max_wait=0.05)
+    return channel.subscribe(EARLIEST, poll_interval=0.01)
+
+
+async def _receive_all(subscriber: Any, got: list[int]) -> None:
+    try:
+        while True:
+            got.append((await subscriber.receive()).payload)
+    except ChannelClosed:
+        pass
+
+
+async def _publish(channel: Any, payload: int, published: list[int]) -> None:
+    with contextlib.suppress(ChannelClosed):
+        published.append((await channel.publish(payload)).payload)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_publishes_on_their_way_reach_the_readers_before_they_end(
+    redis_url: str, kind: Any
+) -> None:
+    """The channel closes while publishes made before are still in their round trip: every
+    publish that returned its message was received by this process's reader before it ended,
+    and the later ones were refused."""
+    for steps in range(0, 12, 2):
+        got: list[int] = []
+        published: list[int] = []
+        with anyio.fail_after(10):
+            async with RedisClient(redis_url) as client, anyio.create_task_group() as tg:
+                channel = await kind(client, new_key()).__aenter__()
+                tg.start_soon(_receive_all, _subscribe_from_start(channel), got)
+                for payload in range(20):
+                    tg.start_soon(_publish, channel, payload, published)
+                for _ in range(steps):
+                    await anyio.lowlevel.checkpoint()
+                await channel.aclose()
+                with pytest.raises(ChannelClosed):
+                    await channel.publish(-1)
+        assert sorted(got) == sorted(published), steps

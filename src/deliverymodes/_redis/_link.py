@@ -12,6 +12,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 import anyio
+import anyio.lowlevel
 from typing_extensions import Self
 
 from .._core import Batch, Message, Retention, make_message, new_epoch
@@ -126,6 +127,7 @@ class Link(Generic[T]):
         self._owner = owner
         self.opened = False
         self._closed = False
+        self._settling = False  # closing: publishes are refused, those on their way finish
         self.closing = anyio.Event()  # set at close: readers pausing before a retry end at once
         self._forming: _Batch | None = None  # publishes waiting for the next round trip
         self._candidate = str(new_epoch())  # the epoch of a life a publish may have to begin
@@ -173,6 +175,23 @@ class Link(Generic[T]):
         if self._owns_client:
             await self.client.aclose()
 
+    async def settle(self) -> None:
+        """Refuse publishes from now on and wait for those already made to finish, so that
+        this process's readers have them before they end (each round trip is bounded by the
+        client's timeout)."""
+        self._settling = True
+        while self._sending is not None or self._forming is not None:
+            under_way = self._sending
+            if under_way is not None:
+                await under_way.wait()
+            else:  # its publishers, woken, send the batch being formed
+                await anyio.lowlevel.checkpoint()
+
+    def _check_publishing(self) -> None:
+        self.check_open()
+        if self._settling:
+            raise ChannelClosed("cannot publish to a closed channel")
+
     async def exit(self) -> None:
         """Leave the client's ``async with`` if it is the link's own (in the task that opened
         the channel)."""
@@ -188,7 +207,7 @@ class Link(Generic[T]):
         notification. A publish cancelled before its round trip began is not made; once it
         began, it is made even if its caller is cancelled.
         """
-        self.check_open()
+        self._check_publishing()
         data = self.codec.encode(payload)
         now = time.time()
         if self._sending is None and self._forming is None:
@@ -207,7 +226,7 @@ class Link(Generic[T]):
     async def publish_many(self, sized: list[tuple[T, int]]) -> list[Message[T]]:
         """Append ``(payload, size)`` pairs in Redis, in order, in one script run (with
         whatever else is waiting for it); their messages. All or none of them, as for one."""
-        self.check_open()
+        self._check_publishing()
         if not sized:
             return []
         encode = self.codec.encode
@@ -239,6 +258,8 @@ class Link(Generic[T]):
         finally:
             if batch is self._forming:  # cancelled before its batch was sent: not published
                 batch.arguments[first:end] = [None] * (end - first)
+                if not any(batch.arguments):  # nobody left to send it
+                    self._forming = None
         if batch.error is not None:
             raise batch.error
         return batch.messages[first:end]  # type: ignore[return-value]  # none withdrawn
