@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
+from functools import partial
+from typing import Any
 
 import anyio
 import anyio.lowlevel
@@ -89,6 +91,24 @@ async def _subscribe(client: RedisClient, outcomes: list[str]) -> None:
         outcomes.append("lost")
 
 
+async def _close_after(
+    redis_url: str,
+    steps: int,
+    outcomes: list[str],
+    *starts: Callable[[RedisClient, list[str]], Coroutine[Any, Any, None]],
+) -> None:
+    """A client (timeout 30 s) on which each of ``starts`` is begun in a task of its own, closed
+    after ``steps`` checkpoints; the block must end within 10 s, so nothing may wait for the
+    timeout."""
+    with anyio.fail_after(10):
+        async with RedisClient(redis_url, timeout=30) as client, anyio.create_task_group() as tg:
+            for start in starts:
+                tg.start_soon(start, client, outcomes)
+            for _ in range(steps):
+                await anyio.lowlevel.checkpoint()
+            await client.aclose()
+
+
 async def test_closing_while_connecting_leaves_no_connection_open(redis_url: str) -> None:
     """Closed at each point of a shielded command's connecting and a subscription's: the
     command and the subscription fail or finish, the subscription without waiting for its
@@ -96,16 +116,7 @@ async def test_closing_while_connecting_leaves_no_connection_open(redis_url: str
     async with RedisClient(redis_url) as admin:
         for steps in range(40):
             outcomes: list[str] = []
-            with anyio.fail_after(10):  # the client's timeout is 30 s: nothing may wait for it
-                async with (
-                    RedisClient(redis_url, timeout=30) as client,
-                    anyio.create_task_group() as tg,
-                ):
-                    tg.start_soon(_command, client, outcomes)
-                    tg.start_soon(_subscribe, client, outcomes)
-                    for _ in range(steps):
-                        await anyio.lowlevel.checkpoint()
-                    await client.aclose()
+            await _close_after(redis_url, steps, outcomes, _command, _subscribe)
             assert sorted(outcomes) in (
                 ["PONG", "lost"],
                 ["PONG", "subscribed"],
@@ -137,15 +148,7 @@ async def test_a_channel_opening_as_its_client_closes_opens_or_fails_at_once(
     async with RedisClient(redis_url) as admin:
         for steps in range(60):
             outcomes: list[str] = []
-            with anyio.fail_after(10):  # the client's timeout is 30 s: nothing may wait for it
-                async with (
-                    RedisClient(redis_url, timeout=30) as client,
-                    anyio.create_task_group() as tg,
-                ):
-                    tg.start_soon(_open_channel, kind, client, outcomes)
-                    for _ in range(steps):
-                        await anyio.lowlevel.checkpoint()
-                    await client.aclose()
+            await _close_after(redis_url, steps, outcomes, partial(_open_channel, kind))
             assert outcomes in (["opened"], ["lost"]), steps
             await settled_connections(admin, 0)
 

@@ -175,10 +175,17 @@ class Link(Generic[T]):
         if self._owns_client:
             await self.client.aclose()
 
-    async def settle(self) -> None:
-        """Refuse publishes from now on and wait for those already made to finish, so that
-        this process's readers have them before they end (each round trip is bounded by the
-        client's timeout)."""
+    async def close_around(self, close_view: Callable[[], Awaitable[None]]) -> None:
+        """Close the channel's handle: refuse publishes, let those on their way finish (so that
+        this process's readers have them before they end), ``close_view()``, then close."""
+        with anyio.CancelScope(shield=True):  # bounded by the client's timeout
+            await self._settle()
+        await close_view()
+        await self.close()
+
+    async def _settle(self) -> None:
+        """Refuse publishes from now on and wait for those already made to finish (each round
+        trip is bounded by the client's timeout)."""
         self._settling = True
         while self._sending is not None or self._forming is not None:
             under_way = self._sending

@@ -87,10 +87,7 @@ class _RedisLog(_LogBase[T]):
 
     async def aclose(self) -> None:
         """Close this process's handle: its readers end; the channel lives on in Redis."""
-        with anyio.CancelScope(shield=True):  # bounded by the client's timeout
-            await self._link.settle()  # publishes on their way reach this process's readers
-        await super().aclose()
-        await self._link.close()
+        await self._link.close_around(super().aclose)
 
     async def publish(self, payload: T) -> Message[T]:
         """Append ``payload`` to the stream; ChannelClosed once this handle is closed."""

@@ -140,10 +140,7 @@ class RedisPushChannel(Opened, PushChannel[T]):
     async def aclose(self) -> None:
         """Close this process's handle: its subscribers drain and end; the channel lives on in
         Redis."""
-        with anyio.CancelScope(shield=True):  # bounded by the client's timeout
-            await self._link.settle()  # publishes on their way reach this process's readers
-        await super().aclose()
-        await self._link.close()
+        await self._link.close_around(super().aclose)
 
     async def publish(self, payload: T) -> Message[T]:
         """Publish to every subscriber of every process; under BLOCK, first wait until this
