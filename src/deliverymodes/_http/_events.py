@@ -12,7 +12,7 @@ import attrs
 
 from .._core import EARLIEST, LATEST, UNSET, Batching, Start, restart_point
 from .._defaults import DEFAULT_MAX_BATCH_BYTES, DEFAULT_MAX_BATCH_MESSAGES
-from .._exceptions import ChannelClosed, SlowConsumer
+from .._exceptions import ChannelClosed, ConnectionLost, SlowConsumer
 from .._protocols import ServedLongPoll, ServedPush, ServedSubscription
 from .._serving import Served, batching_with
 from ._fragments import dumps, gap_json
@@ -132,7 +132,7 @@ async def _serve_log(  # noqa: PLR0917 - the request and what was read from it
         send,
         channel,
         start=offset,
-        epoch=epoch if across else None,
+        epoch=epoch if across else log.epoch,  # the life `offset` belongs to
         batching=batching,
         caps=caps,
     )
@@ -205,9 +205,13 @@ async def _respond_with_events(
         ready = {"epoch": epoch} if first is None else {"cursor": first, "epoch": epoch}
         event_id = None if first is None else f"{epoch}:{first - 1}"
         await send(body(format_event(dumps(ready), event="ready", id=event_id, retry=app.retry)))
+        unreachable = False
         with app._closing.scope() as closing:
-            await stream()
-        if closing.cancelled_caught:  # the server is stopping: the client comes back later
+            try:
+                await stream()
+            except ConnectionLost:  # where the channel is kept cannot be reached now
+                unreachable = True
+        if closing.cancelled_caught or unreachable:  # the client comes back later
             # Bounded: a client that stopped reading cannot be told, and must not hold it up.
             with anyio.move_on_after(GOODBYE_TIMEOUT):
                 await send(body(format_retry(app.retry)))
@@ -271,7 +275,8 @@ async def _stream_log(
             batch = held
         else:
             batch = await log.serve_poll(position, epoch=epoch, **caps)
-        epoch = None  # only the first read can come from another life of the channel
+        epoch = batch.epoch  # the life the next cursor belongs to (a channel kept elsewhere,
+        # as in Redis, may begin a new one at any time: the next batch then says so)
         if batch.messages or batch.missed or batch.missed_unknown:
             await write(app._fragments.events(batch))
         if batch.closed:

@@ -28,14 +28,21 @@ _CODES = {404: ErrorCode.UNKNOWN_CHANNEL}
 
 
 #: What the app answers with a status of its own; anything else is a failure of the server.
-_REFUSALS: tuple[type[Exception], ...] = (ChannelClosed, AccessDenied, TypeError, ValueError)
+_REFUSALS: tuple[type[Exception], ...] = (
+    ChannelClosed,
+    AccessDenied,
+    ConnectionLost,
+    TypeError,
+    ValueError,
+)
 
 
 @contextmanager
 def refusals(*, prefix: str = "", only: tuple[type[Exception], ...] = _REFUSALS) -> Iterator[None]:
     """Answer what the block raises among ``only`` with its status: ``ChannelClosed`` 410,
-    ``AccessDenied`` its own 401 or 403, a bad argument (``ValueError``, ``TypeError``) 400
-    with ``prefix`` before its message."""
+    ``AccessDenied`` its own 401 or 403, ``ConnectionLost`` (the channel cannot reach where it
+    is kept, as a Redis channel while Redis is unreachable) 503, a bad argument
+    (``ValueError``, ``TypeError``) 400 with ``prefix`` before its message."""
     try:
         yield
     except only as error:
@@ -47,6 +54,8 @@ def _status_error(error: Exception, prefix: str) -> HttpError:
         return HttpError(410, "the channel is closed")
     if isinstance(error, AccessDenied):
         return HttpError(error.status, error.message)
+    if isinstance(error, ConnectionLost):
+        return HttpError(503, f"the channel cannot answer now: {error}")
     return HttpError(400, f"{prefix}{error}")
 
 

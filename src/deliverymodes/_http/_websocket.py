@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import anyio
 
 from .._defaults import DEFAULT_MAX_BATCH_BYTES, DEFAULT_MAX_BATCH_MESSAGES
-from .._exceptions import ChannelClosed, SlowConsumer
+from .._exceptions import ChannelClosed, ConnectionLost, SlowConsumer
 from .._protocols import ServedSubscription
 from .._serving import Served
 from .._wire import load_json
@@ -27,7 +28,7 @@ _log = logging.getLogger("deliverymodes.http")
 
 # Close codes: 1000 normal; 4000 a slow consumer cut off; a refusal is 4000 plus the HTTP status
 # of the same refusal over HTTP (4400, 4401, 4403, 4404).
-_CLOSED, _GOING_AWAY, _SLOW = 1000, 1001, 4000
+_CLOSED, _GOING_AWAY, _TRY_LATER, _SLOW = 1000, 1001, 1013, 4000
 _REASON_BYTES = 123  # the most a close frame's reason may hold
 
 
@@ -74,7 +75,7 @@ async def serve_websocket(app: HttpApp, scope: Scope, receive: Receive, send: Se
 
                 async def forward() -> None:
                     with contextlib.suppress(OSError):  # the client went away meanwhile
-                        code, reason = await forwarding()
+                        code, reason = await _ended(forwarding)
                         await send({"type": "websocket.close", "code": code, "reason": reason})
                     tg.cancel_scope.cancel()
 
@@ -92,6 +93,15 @@ async def serve_websocket(app: HttpApp, scope: Scope, receive: Receive, send: Se
         if subscriber is not None:
             with anyio.CancelScope(shield=True):
                 await subscriber.aclose()
+
+
+async def _ended(forwarding: Callable[[], Awaitable[tuple[int, str]]]) -> tuple[int, str]:
+    """Forward until the subscription ends; the close code and reason that say why (1013, try
+    again later, when where the channel is kept cannot be reached, as Redis gone)."""
+    try:
+        return await forwarding()
+    except ConnectionLost:
+        return _TRY_LATER, "the channel cannot answer now"
 
 
 async def _refuse(app: HttpApp, send: Send, code: int, reason: str) -> None:
@@ -131,19 +141,26 @@ async def _forward_log(app: HttpApp, send: Send, channel: Served, start: int) ->
     assert log is not None
     epoch, position = log.epoch, start
     while True:
+        # With the epoch of the cursor: a channel kept elsewhere (Redis) may begin a new life at
+        # any time, and then answers from its start, reporting the loss.
         if long_poll is not None:
-            held = await long_poll.serve_long_poll(position, batching=long_poll.batching)
+            held = await long_poll.serve_long_poll(
+                position, epoch=epoch, batching=long_poll.batching
+            )
             assert held is not None  # no ``until``: it always answers
             batch = held
         else:
             batch = await log.serve_poll(
                 position,
+                epoch=epoch,
                 max_messages=DEFAULT_MAX_BATCH_MESSAGES,
                 max_bytes=DEFAULT_MAX_BATCH_BYTES,
             )
-        if batch.missed:
+        epoch = batch.epoch
+        if batch.missed or batch.missed_unknown:
             first = batch.messages[0].offset if batch.messages else batch.cursor
-            await send({"type": "websocket.send", "text": gap_json(batch.missed, first, epoch)})
+            gap = gap_json(batch.missed, first, epoch, unknown=batch.missed_unknown)
+            await send({"type": "websocket.send", "text": gap})
         for message in batch.messages:
             await send({"type": "websocket.send", "text": app._fragments.text(message, epoch)})
         if batch.closed:

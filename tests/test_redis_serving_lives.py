@@ -1,0 +1,122 @@
+"""Redis channels served over HTTP while Redis loses their data (FLUSHALL): WebSocket and
+event-stream readers of a poll or long-poll channel report the new life and go on with it,
+rather than failing on a cursor the new life does not have."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+from httpx_ws import AsyncWebSocketSession, WebSocketDisconnect, aconnect_ws
+
+from deliverymodes import HttpApp, Reconnect
+from deliverymodes.redis import RedisClient, RedisLongPollChannel, RedisPollChannel
+
+from .http_helpers import running_app
+from .redis_helpers import new_key
+from .redis_server import private_redis, require_redis_server, restartable_redis
+
+require_redis_server()
+
+SLOW = Reconnect(initial_delay=60, max_delay=60, jitter=0)  # Redis stays away
+
+
+@pytest.fixture(scope="module")
+def redis_url() -> Iterator[str]:
+    with private_redis() as url:
+        yield url
+
+
+@pytest.mark.parametrize("kind", [RedisPollChannel, RedisLongPollChannel])
+async def test_a_websocket_reader_reports_the_new_life(redis_url: str, kind: Any) -> None:
+    async with (
+        RedisClient(redis_url) as client,
+        kind(client, new_key()) as channel,
+        running_app(HttpApp({"c": channel})) as url,
+        httpx.AsyncClient() as http,
+    ):
+        for number in range(3):
+            await channel.publish(number)
+        old = channel.epoch
+        await client.execute("FLUSHALL")
+        with anyio.fail_after(10):
+            socket: AsyncWebSocketSession
+            async with aconnect_ws(f"{url}/c/ws", http) as socket:
+                await anyio.sleep(0.2)  # its first read finds the new life, empty
+                async with RedisClient(redis_url) as other, kind(other, channel.key) as writer:
+                    await writer.publish("new")
+                gap = json.loads(await socket.receive_text())
+                message = json.loads(await socket.receive_text())
+    assert gap["missed_unknown"] is True
+    assert gap["epoch"] != old
+    assert (message["offset"], message["payload"], message["epoch"]) == (0, "new", gap["epoch"])
+
+
+async def test_an_event_stream_reports_the_new_life(redis_url: str) -> None:
+    async with (
+        RedisClient(redis_url) as client,
+        RedisPollChannel[object](client, new_key()) as channel,
+        running_app(HttpApp({"c": channel}, poll_interval=0.05)) as url,
+        httpx.AsyncClient() as http,
+    ):
+        for number in range(3):
+            await channel.publish(number)
+        old = channel.epoch
+        await client.execute("FLUSHALL")
+        lines: list[str] = []
+        with anyio.fail_after(10):
+            async with http.stream("GET", f"{url}/c/events") as response:
+                assert response.status_code == 200
+                async with RedisClient(redis_url) as other:
+                    async with RedisPollChannel[object](other, channel.key) as writer:
+                        await anyio.sleep(0.2)  # the stream's first read finds the new life
+                        await writer.publish("new")
+                async for line in response.aiter_lines():
+                    lines.append(line)
+                    if line.startswith("data:") and '"new"' in line:
+                        break
+    missed = [
+        json.loads(line[5:])
+        for line, before in zip(lines, ["", *lines[:-1]], strict=True)
+        if line.startswith("data:") and before == "event: missed"
+    ]
+    assert len(missed) == 1
+    assert missed[0]["missed_unknown"] is True
+    assert missed[0]["epoch"] != old
+    ids = [line for line in lines if line.startswith("id:")]
+    assert ids[-1] == f"id: {missed[0]['epoch']}:0"
+
+
+async def test_while_redis_is_unreachable_requests_get_503_and_streams_end_to_come_back() -> None:
+    """Redis killed under an app serving a Redis channel: a poll and a publish are answered 503
+    (what the library's clients take as a dropped connection, to try again), a WebSocket reader
+    is closed with 1013 (try again later) and an event stream ends with its ``retry:`` hint,
+    without a failure of the server."""
+    with restartable_redis(persistent=False) as server:
+        async with (
+            RedisClient(server.url, timeout=1, reconnect=SLOW) as client,
+            RedisLongPollChannel[object](client, "c") as channel,
+            running_app(HttpApp({"c": channel}, poll_interval=0.05)) as url,
+            httpx.AsyncClient() as http,
+        ):
+            await channel.publish(0)
+            socket: AsyncWebSocketSession
+            with anyio.fail_after(20):
+                async with (
+                    aconnect_ws(f"{url}/c/ws", http) as socket,
+                    http.stream("GET", f"{url}/c/events?wait=0.05") as events,
+                ):
+                    server.kill()
+                    polled = await http.get(f"{url}/c?cursor=1&wait=0.1")
+                    published = await http.post(f"{url}/c", json="lost")
+                    with pytest.raises(WebSocketDisconnect) as closed:
+                        await socket.receive_text()
+                    tail = [line async for line in events.aiter_lines()]
+    assert (polled.status_code, published.status_code) == (503, 503)
+    assert "cannot answer now" in polled.json()["error"]
+    assert closed.value.code == 1013
+    assert any(line.startswith("retry:") for line in tail)
