@@ -13,12 +13,13 @@ import httpx
 import pytest
 from httpx_ws import AsyncWebSocketSession, WebSocketDisconnect, aconnect_ws
 
-from deliverymodes import HttpApp, Reconnect
+from deliverymodes import ErrorCode, HttpApp, PushChannel, Reconnect, RemoteError, connect_tcp
 from deliverymodes.redis import RedisClient, RedisLongPollChannel, RedisPollChannel
 
 from .http_helpers import running_app
 from .redis_helpers import new_key
 from .redis_server import private_redis, require_redis_server, restartable_redis
+from .remote_helpers import tcp_server
 
 require_redis_server()
 
@@ -120,3 +121,31 @@ async def test_while_redis_is_unreachable_requests_get_503_and_streams_end_to_co
     assert "cannot answer now" in polled.json()["error"]
     assert closed.value.code == 1013
     assert any(line.startswith("retry:") for line in tail)
+
+
+async def test_over_tcp_each_request_is_refused_and_the_connection_goes_on() -> None:
+    """Redis killed under ``serve_tcp``: a poll, a long poll and a publish on the Redis channel
+    are each refused (``INTERNAL``, saying why) instead of ending the connection, and a push
+    subscription on the same connection lives on."""
+    with restartable_redis(persistent=False) as server:
+        async with (
+            RedisClient(server.url, timeout=1, reconnect=SLOW) as client,
+            RedisLongPollChannel[object](client, "c") as channel,
+            tcp_server({"c": channel, "p": PushChannel[object]()}) as port,
+            connect_tcp("127.0.0.1", port) as remote,
+        ):
+            await channel.publish(0)
+            push = remote.push("p")
+            async with push.subscribe() as subscriber:
+                server.kill()
+                with anyio.fail_after(20):
+                    for call in (
+                        lambda: remote.poll("c").poll(1),
+                        lambda: remote.long_poll("c").poll(1, max_wait=0.2),
+                        lambda: remote.poll("c").publish("lost"),
+                    ):
+                        with pytest.raises(RemoteError, match="cannot answer now") as refused:
+                            await call()
+                        assert refused.value.code is ErrorCode.INTERNAL
+                    await push.publish("still here")
+                    assert (await subscriber.receive()).payload == "still here"

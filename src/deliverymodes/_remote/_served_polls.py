@@ -16,6 +16,7 @@ from .._serving import batching_with, fixed_cursor
 from .._wire import Error, ErrorCode, LongPoll, Poll
 from .._wire._translate import (
     BAD_ARGUMENTS,
+    UNREACHABLE,
     RequestRefused,
     cursor_from_wire,
     epoch_from_wire,
@@ -41,7 +42,7 @@ class PollServing(ConnectionBase):
     async def _poll(self, event: Poll) -> None:
         channel = self._log_channel(event.channel)
         fitter = self._fitter()
-        with BAD_ARGUMENTS:
+        with BAD_ARGUMENTS, UNREACHABLE:
             batch = await channel.serve_poll(
                 cursor_from_wire(event.cursor),
                 epoch=epoch_from_wire(event.epoch),
@@ -92,13 +93,15 @@ class PollServing(ConnectionBase):
     async def _long_poll(self, request: int, waiting: WaitingPoll) -> None:
         fitter = self._fitter()
         try:
-            batch = await waiting.wait(fitter)
+            with UNREACHABLE:
+                batch = await waiting.wait(fitter)
             if self._waiting.get(request) is not waiting:
                 # Cancelled: CANCEL answered for it. (On trio a poll released just before the
                 # CANCEL may still have its batch here; the client gave up on it: dropped.)
                 return
             if batch is None:  # to be answered now (CLOSE, or a fault after it)
-                batch = await waiting.answer_now(fitter)
+                with UNREACHABLE:
+                    batch = await waiting.answer_now(fitter)
             frame = self._batch_frame(request, batch, fitter)
         except RequestRefused as error:  # too large for the client, or not encodable
             frame = self._refusal(request, error.code, str(error))

@@ -11,7 +11,7 @@ from .._common import publish_at_once
 from .._core import Message
 from .._exceptions import ProtocolError
 from .._wire import Cancel, Close, ConnectionEnded, Credit, ErrorCode, Event, Publish, Published
-from .._wire._translate import BAD_PAYLOADS, RequestRefused
+from .._wire._translate import BAD_PAYLOADS, UNREACHABLE, RequestRefused
 from ._served_base import ConnectionBase, quoted
 
 __all__ = ["PublishServing"]
@@ -60,7 +60,8 @@ class PublishServing(ConnectionBase):
 
             async def run() -> None:
                 try:
-                    published.append(await publish(payload))
+                    with UNREACHABLE:
+                        published.append(await publish(payload))
                 except Exception as error:
                     failed.append(error)
                 tg.cancel_scope.cancel()

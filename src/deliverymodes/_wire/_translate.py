@@ -28,6 +28,7 @@ from .._core import (
 )
 from .._exceptions import (
     ChannelClosed,
+    ConnectionLost,
     DeliveryError,
     ErrorCode,
     ProtocolError,
@@ -40,6 +41,7 @@ from ._events import Batch as WireBatch
 __all__ = [
     "BAD_ARGUMENTS",
     "BAD_PAYLOADS",
+    "UNREACHABLE",
     "Refusals",
     "RequestRefused",
     "batch_from_wire",
@@ -92,6 +94,26 @@ class Refusals:
 BAD_ARGUMENTS = Refusals(ErrorCode.BAD_ARGUMENT)
 #: For a publish, whose payload the channel checks.
 BAD_PAYLOADS = Refusals(ErrorCode.BAD_PAYLOAD)
+
+
+class _Unreachable:
+    """Around a channel's own call only (never the connection's I/O, whose ``ConnectionLost``
+    ends the connection): a channel that cannot reach where it is kept (a Redis channel while
+    Redis is unreachable) refuses that request with ``INTERNAL``; the connection goes on."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: object, error: BaseException | None, traceback: object) -> None:
+        if isinstance(error, ConnectionLost):
+            raise RequestRefused(
+                ErrorCode.INTERNAL, f"the channel cannot answer now: {error}"
+            ) from None
+
+
+UNREACHABLE = _Unreachable()
 
 
 # -- overflow policies: SUBSCRIBE's overflow byte (0: the channel's) -------------------------------
