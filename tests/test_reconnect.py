@@ -262,3 +262,32 @@ async def test_a_reader_comes_back_to_a_restarted_server_on_the_same_port() -> N
                 assert (await reader.receive()).payload == "b0"
             assert reader.statistics().missed_unknown == 1  # a new life: the gap is reported
         tg.cancel_scope.cancel()
+
+
+async def test_a_push_subscriber_comes_back_to_a_restarted_server() -> None:
+    """The server stops (ending the subscription with END 3, then CLOSE: going away) and starts
+    again on the same port: the remote push subscriber, which did not unsubscribe, is made again
+    on the next connection and receives what is published then."""
+    push = PushChannel[str]()
+    async with anyio.create_task_group() as tg:
+        first = anyio.CancelScope()
+
+        async def serve_first(*, task_status: anyio.abc.TaskStatus[int]) -> None:
+            with first:
+                await serve_tcp({"p": push}, task_status=task_status)
+
+        port = await tg.start(serve_first)
+        async with (
+            connect_tcp("127.0.0.1", port, reconnect=QUICK) as remote,
+            remote.push("p").subscribe() as subscriber,
+        ):
+            with anyio.fail_after(20):
+                await push.publish("before")
+                assert (await subscriber.receive()).payload == "before"
+                first.cancel()
+                await wait_until(lambda: not remote.connected)
+                await tg.start(partial(serve_tcp, {"p": push}, port=port))
+                await wait_until(lambda: push.statistics().subscribers == 1)
+                await push.publish("after")
+                assert (await subscriber.receive()).payload == "after"
+        tg.cancel_scope.cancel()

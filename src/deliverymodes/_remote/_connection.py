@@ -37,6 +37,7 @@ from .._wire import (
     Close,
     Codec,
     End,
+    EndReason,
     Error,
     Event,
     JsonCodec,
@@ -254,6 +255,10 @@ class Remote(AsyncCloseable):
         elif isinstance(event, (Published, WireBatch, Subscribed)):
             self._resolve(event.request, event, None)
         elif isinstance(event, End):
+            if event.reason is EndReason.UNSUBSCRIBED and event.subscription in self._subscriptions:
+                # Not asked for (an UNSUBSCRIBE here forgets it first): the server is going
+                # away. The subscription is made again on the next connection, if one comes.
+                return
             ended = self._subscriptions.pop(event.subscription, None)
             if ended is not None:
                 ended._end(event.reason)
