@@ -5,7 +5,13 @@ rather than failing on a cursor the new life does not have."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator, MutableMapping
+from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -149,3 +155,113 @@ async def test_over_tcp_each_request_is_refused_and_the_connection_goes_on() -> 
                         assert refused.value.code is ErrorCode.INTERNAL
                     await push.publish("still here")
                     assert (await subscriber.receive()).payload == "still here"
+
+
+async def test_channels_opened_by_the_lifespan_are_closed_before_the_server_ends(
+    redis_url: str,
+) -> None:
+    """``HttpApp(lifespan=…)`` opens the Redis client and channel when the server starts and
+    closes them when it shuts down, before it tells the server so (which may then end the task)."""
+    channels: dict[str, object] = {}
+    seen: list[Any] = []
+
+    @asynccontextmanager
+    async def redis_channels() -> AsyncIterator[None]:
+        async with (
+            RedisClient(redis_url) as client,
+            RedisLongPollChannel[object](client, new_key()) as channel,
+        ):
+            seen.extend([client, channel])
+            channels["c"] = channel
+            yield
+
+    async with running_app(HttpApp(channels, lifespan=redis_channels)) as url:
+        async with httpx.AsyncClient() as http:
+            published = await http.post(f"{url}/c", json="hello")
+            polled = await http.get(f"{url}/c?cursor=0")
+    client, channel = seen
+    assert published.status_code == 200
+    assert [m["payload"] for m in polled.json()["messages"]] == ["hello"]
+    assert channel.closed
+    assert client.connections == 0
+
+
+async def test_a_lifespan_that_fails_to_start_fails_the_startup() -> None:
+    @asynccontextmanager
+    async def broken() -> AsyncIterator[None]:
+        raise RuntimeError("no Redis here")
+        yield  # pragma: no cover
+
+    sent: list[dict[str, Any]] = []
+    messages = iter([{"type": "lifespan.startup"}])
+
+    async def receive() -> dict[str, Any]:
+        return next(messages)
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(dict(message))
+
+    await HttpApp({}, lifespan=broken)({"type": "lifespan"}, receive, send)
+    assert sent[0]["type"] == "lifespan.startup.failed"
+    assert "no Redis here" in sent[0]["message"]
+
+
+def test_a_lifespan_that_is_not_callable_is_refused() -> None:
+    with pytest.raises(TypeError, match="lifespan must be a function"):
+        HttpApp({}, lifespan=object())  # type: ignore[arg-type]
+
+
+LIFESPAN_APP = """
+from contextlib import asynccontextmanager
+from deliverymodes.http import HttpApp
+from deliverymodes.redis import RedisClient, RedisLongPollChannel
+
+channels = {{}}
+
+
+@asynccontextmanager
+async def redis_channels():
+    async with (
+        RedisClient({url!r}) as client,
+        RedisLongPollChannel[object](client, "prices") as prices,
+    ):
+        channels["prices"] = prices
+        print("READY", flush=True)
+        yield
+    print("CLOSED", client.connections, prices.closed, flush=True)
+
+
+app = HttpApp(channels, lifespan=redis_channels)
+"""
+
+
+def test_hypercorn_stopped_by_sigterm_closes_the_lifespan_channels(
+    redis_url: str, tmp_path: Path
+) -> None:
+    """The deployment the docs show, under the hypercorn command: SIGTERM closes the channels
+    and their client before the worker ends, and it ends cleanly (status 0)."""
+    (tmp_path / "lifespan_app.py").write_text(LIFESPAN_APP.format(url=redis_url))
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [sys.executable, "-m", "hypercorn", "lifespan_app:app", "-w", "0"]
+    server = subprocess.Popen(
+        [*command, "-b", f"127.0.0.1:{port}"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        for _ in range(50):  # until the lifespan opened the channels (the server may log first)
+            if server.stdout.readline().strip() == "READY":
+                break
+        server.send_signal(signal.SIGTERM)
+        output, _ = server.communicate(timeout=30)
+    finally:
+        server.kill()
+        server.wait()
+    assert "CLOSED 0 True" in output, output
+    assert "Traceback" not in output, output
+    assert server.returncode == 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager, AsyncExitStack
 
 import anyio
 
@@ -62,6 +63,11 @@ class HttpApp:
     with channel "" for ``/metrics``) may return False (403) or raise :class:`AccessDenied`; it
     may be a coroutine function. Mount it anywhere: Starlette, FastAPI, Quart, or a bare ASGI
     server.
+
+    ``lifespan``, a function returning an async context manager (``@asynccontextmanager``), is
+    entered when the ASGI lifespan starts, before the server is told the app started, and left
+    when it shuts down, after the app closed and before the server is told: where to open the
+    channels (and their Redis client) and close them, in the one task anyio needs.
     """
 
     def __init__(
@@ -76,6 +82,7 @@ class HttpApp:
         max_body_size: int = DEFAULT_MAX_BODY_SIZE,
         shutdown_on_signals: bool = True,
         metrics: bool = False,
+        lifespan: Callable[[], AbstractAsyncContextManager[object]] | None = None,
     ) -> None:
         self._served = ServedChannels(channels)
         if any("/" in name or not name for name in channels):
@@ -96,6 +103,11 @@ class HttpApp:
         if not isinstance(shutdown_on_signals, bool):
             raise TypeError(f"shutdown_on_signals must be a bool, not {shutdown_on_signals!r}")
         self.shutdown_on_signals = shutdown_on_signals
+        if lifespan is not None and not callable(lifespan):
+            raise TypeError(
+                f"lifespan must be a function returning an async context manager, not {lifespan!r}"
+            )
+        self.lifespan = lifespan
         self._fragments = Fragments()
         self._closing = Closing()
         self._counts = ServerCounts()
@@ -164,12 +176,20 @@ class HttpApp:
                 await anyio.sleep(_SETTLE)  # the server writes out what the streams sent last
             watch.finish()  # now the server's own handler (or the default) acts
 
-        async with anyio.create_task_group() as tg:
+        async with anyio.create_task_group() as tg, AsyncExitStack() as opened:
             while True:
                 message = await receive()
                 if message["type"] == "lifespan.startup":
                     if self.closed:  # served again (a new server run): open again
                         self._closing = Closing()
+                    if self.lifespan is not None:
+                        try:
+                            await opened.enter_async_context(self.lifespan())
+                        except Exception as error:
+                            _log.exception("the lifespan failed to start")
+                            failed = {"type": "lifespan.startup.failed", "message": repr(error)}
+                            await send(failed)
+                            return
                     if self.shutdown_on_signals:
                         watch = SignalWatch(waker(signalled))
                         tg.start_soon(close_on_signal)
@@ -178,6 +198,9 @@ class HttpApp:
                     await self.aclose()
                     if watch is not None:
                         watch.restore()
+                    # Before the server is told, which may then end this task; not under a
+                    # shield: the contexts were entered outside one (anyio's scopes nest).
+                    await opened.aclose()
                     tg.cancel_scope.cancel()
                     await send({"type": "lifespan.shutdown.complete"})
                     return
