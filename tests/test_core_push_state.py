@@ -383,3 +383,64 @@ class PushStateModel(RuleBasedStateMachine):
 
 TestPushStateModel = PushStateModel.TestCase
 TestPushStateModel.settings = settings(max_examples=150, stateful_step_count=40, deadline=None)
+
+
+def _takes(subscription: Subscription) -> list[tuple[int, int | None]]:
+    """(payload, life) of every buffered message, taken in order."""
+    taken = []
+    while (payload := take(subscription)) is not None:
+        taken.append((payload, subscription.epoch))
+    return taken
+
+
+@pytest.mark.parametrize("policy", [Overflow.DROP_NEWEST, Overflow.DROP_OLDEST, Overflow.BLOCK])
+def test_a_new_life_begins_at_the_first_message_offered_after_it(policy: Overflow) -> None:
+    """Messages buffered before the restart keep the old life (None); the first one offered
+    after it, and those after, carry the new epoch, whatever the policy dropped."""
+    state: State = PushState()
+    subscription = state.subscribe(2, policy)
+    publish(state, 0)
+    assert _takes(subscription) == [(0, None)]
+    publish(state, 1)
+    state.restart(0, 7)
+    if policy is not Overflow.BLOCK:
+        publish(state, 2)
+    taken = _takes(subscription)
+    assert taken[0] == (1, None)
+    assert taken[1:] == ([] if policy is Overflow.BLOCK else [(2, 7)])
+    publish(state, 3)
+    assert _takes(subscription) == [(3, 7)]
+
+
+def test_a_new_life_whose_first_messages_were_dropped_begins_at_the_next_one() -> None:
+    state: State = PushState()
+    subscription = state.subscribe(1, Overflow.DROP_OLDEST)
+    publish(state, 0)  # buffered, of the old life
+    state.restart(0, 7)
+    publish(state, 1)  # drops 0: the first of the new life, buffered
+    publish(state, 2)  # drops 1: the new life now begins at 2
+    state.restart(0, 8)
+    publish(state, 3)  # drops 2
+    assert _takes(subscription) == [(3, 8)]
+
+
+def test_lives_begun_while_messages_wait_are_told_in_order() -> None:
+    state: State = PushState()
+    subscription = state.subscribe(10, Overflow.DROP_NEWEST)
+    publish(state, 0)
+    state.restart(0, 7)
+    publish(state, 1)
+    state.restart(0, 8)
+    publish(state, 2)
+    assert _takes(subscription) == [(0, None), (1, 7), (2, 8)]
+
+
+def test_two_lives_begun_back_to_back_and_dropped_leave_the_latest() -> None:
+    state: State = PushState()
+    subscription = state.subscribe(1, Overflow.DROP_OLDEST)
+    publish(state, 0)
+    state.restart(0, 7)
+    state.restart(0, 8)  # nothing offered in between: the same place
+    publish(state, 1)  # drops 0
+    publish(state, 2)  # drops 1, which began both
+    assert _takes(subscription) == [(2, 8)]

@@ -20,10 +20,15 @@ import pytest
 from httpx_ws import AsyncWebSocketSession, WebSocketDisconnect, aconnect_ws
 
 from deliverymodes import ErrorCode, HttpApp, PushChannel, Reconnect, RemoteError, connect_tcp
-from deliverymodes.redis import RedisClient, RedisLongPollChannel, RedisPollChannel
+from deliverymodes.redis import (
+    RedisClient,
+    RedisLongPollChannel,
+    RedisPollChannel,
+    RedisPushChannel,
+)
 
 from .http_helpers import running_app
-from .redis_helpers import new_key
+from .redis_helpers import new_key, settled
 from .redis_server import private_redis, require_redis_server, restartable_redis
 from .remote_helpers import tcp_server
 
@@ -265,3 +270,43 @@ def test_hypercorn_stopped_by_sigterm_closes_the_lifespan_channels(
     assert "CLOSED 0 True" in output, output
     assert "Traceback" not in output, output
     assert server.returncode == 0
+
+
+async def test_push_readers_over_http_are_told_of_the_new_life(redis_url: str) -> None:
+    """A Redis push channel served over WebSocket and an event stream, whose data Redis loses:
+    once a publish begins the new life, both readers get a report with ``missed_unknown`` and
+    the new epoch before its first message, whose offset (0) is the new life's."""
+    async with (
+        RedisClient(redis_url) as client,
+        RedisPushChannel[object](client, new_key()) as channel,
+        running_app(HttpApp({"c": channel})) as url,
+        httpx.AsyncClient() as http,
+    ):
+        socket: AsyncWebSocketSession
+        with anyio.fail_after(20):
+            async with (
+                aconnect_ws(f"{url}/c/ws", http) as socket,
+                http.stream("GET", f"{url}/c/events") as events,
+            ):
+                await settled(lambda: channel.statistics().subscribers == 2)
+                for number in range(3):
+                    await channel.publish(number)
+                old = channel.epoch
+                await client.execute("FLUSHALL")
+                async with RedisClient(redis_url) as other:
+                    async with RedisPushChannel[object](other, channel.key) as writer:
+                        await writer.publish("new")
+                frames = [json.loads(await socket.receive_text()) for _ in range(5)]
+                lines: list[str] = []
+                async for line in events.aiter_lines():
+                    lines.append(line)
+                    if '"new"' in line:
+                        break
+    assert [f["offset"] for f in frames[:3]] == [0, 1, 2]
+    gap, message = frames[3:]
+    assert (gap["missed_unknown"], gap["cursor"]) == (True, 0)
+    assert gap["epoch"] != old
+    assert (message["offset"], message["payload"], message["epoch"]) == (0, "new", gap["epoch"])
+    ids = [line for line in lines if line.startswith("id:")]
+    assert ids[1:] == [f"id: {old}:0", f"id: {old}:1", f"id: {old}:2", f"id: {gap['epoch']}:0"]
+    assert "event: missed" in lines

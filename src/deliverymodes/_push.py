@@ -289,6 +289,13 @@ class PushSubscriber(SubscriberIteration[T]):
     def overflow(self) -> Overflow:
         return self._subscription.policy
 
+    @property
+    def epoch(self) -> int | None:
+        """The life of the channel the last message received belongs to, once the channel
+        began a new life under this subscription (one kept elsewhere, as in Redis, after it lost
+        its data); None until then."""
+        return self._subscription.epoch
+
     def receive_nowait(self) -> Message[T]:
         """The next buffered message; raises ``anyio.WouldBlock`` if there is none yet."""
         message, room = self._subscription.take()

@@ -58,11 +58,14 @@ class PushSubscription(Generic[T, W]):
         "cut_at",
         "delivered",
         "ended",
+        "epoch",
         "lag",
+        "lives",
         "missed",
         "missed_unknown",
         "policy",
         "size",
+        "taken",
         "unsubscribed",
         "waiter",
     )
@@ -78,6 +81,11 @@ class PushSubscription(Generic[T, W]):
         self.delivered = 0
         self.missed = 0  # offered nothing for these: lost before they reached this state
         self.missed_unknown = 0  # times the channel began a new life under it
+        # Where new lives begin in what it is offered: (position, epoch), positions counted as
+        # ``taken`` counts; ``epoch`` is the life of the last message taken, once one began.
+        self.lives: deque[tuple[int, int]] | None = None
+        self.taken = 0  # messages taken from the buffer or dropped from its head
+        self.epoch: int | None = None
         self._discarded = 0  # dropped, not counting the messages offered after a cut
         self.ended = False  # no message will be added: the buffer drains, then the end
         self.unsubscribed = False
@@ -105,6 +113,10 @@ class PushSubscription(Generic[T, W]):
         if self.blocks and len(buffer) == self.size:
             room = self._state._unblocked()
         self.delivered += 1
+        lives = self.lives
+        while lives and lives[0][0] == self.taken:  # it begins a new life (the latest, if it
+            self.epoch = lives.popleft()[1]  # begins several whose messages were all dropped)
+        self.taken += 1
         return buffer.popleft(), room
 
     def sample_lag(self, now: float) -> None:
@@ -244,11 +256,17 @@ class PushState(Generic[T, W]):
         self._missed += gap * len(self._receiving)
         self._advance(offset)
 
-    def restart(self, head: int) -> None:
+    def restart(self, head: int, epoch: int | None = None) -> None:
         """The channel began a new life, whose next offset is ``head``: every subscription
-        receiving now lost an unknown number of messages."""
+        receiving now lost an unknown number of messages. With its ``epoch``, each notes where
+        the new life begins among the messages it is offered (see ``PushSubscription.epoch``)."""
         for subscription in self._receiving:
             subscription.missed_unknown += 1
+            if epoch is not None:
+                if subscription.lives is None:
+                    subscription.lives = deque()
+                position = subscription.taken + len(subscription.buffer)
+                subscription.lives.append((position, epoch))
         self._missed_unknown += len(self._receiving)
         self._advance(head)
 
@@ -267,6 +285,14 @@ class PushState(Generic[T, W]):
         policy = subscription.policy
         if policy is _DROP_OLDEST:
             subscription.buffer.popleft()
+            lives = subscription.lives
+            taken = subscription.taken
+            if lives and lives[0][0] == taken:  # it began a life: the next one begins it now
+                epoch = lives.popleft()[1]
+                while lives and lives[0][0] == taken:
+                    epoch = lives.popleft()[1]
+                lives.appendleft((taken + 1, epoch))
+            subscription.taken = taken + 1
             subscription.buffer.append(message)
         elif policy is _DISCONNECT:
             subscription.cut_at = self.head

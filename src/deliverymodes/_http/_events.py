@@ -307,6 +307,11 @@ async def _stream_push(
         if idle.cancelled_caught:
             await send(body(format_comment("keepalive")))
             continue
+        life = getattr(subscriber, "epoch", None)
+        if life is not None and life != epoch:  # the channel began a new life: offsets restart
+            epoch, expected = life, message.offset
+            gap = gap_json(0, message.offset, epoch, unknown=True)
+            await send(body(format_event(gap, event="missed")))
         if message.offset > expected:
             gap = gap_json(message.offset - expected, message.offset, epoch)
             await send(body(format_event(gap, event="missed")))

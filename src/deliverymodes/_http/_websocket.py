@@ -121,6 +121,11 @@ async def _forward(
     try:
         while True:
             message = await subscriber.receive()
+            life = getattr(subscriber, "epoch", None)
+            if life is not None and life != epoch:  # a new life of the channel: offsets restart
+                epoch, expected = life, message.offset
+                gap = gap_json(0, message.offset, epoch, unknown=True)
+                await send({"type": "websocket.send", "text": gap})
             if message.offset > expected:
                 gap = gap_json(message.offset - expected, message.offset, epoch)
                 await send({"type": "websocket.send", "text": gap})

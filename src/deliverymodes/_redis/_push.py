@@ -57,7 +57,7 @@ class _Fanout:
         if self.epoch is None:
             self.state.head = first  # the first read: nobody has subscribed yet
         else:
-            self.state.restart(first)
+            self.state.restart(first, epoch)
         self.epoch = epoch
 
     def skipped(self, offset: int) -> None:
