@@ -203,7 +203,9 @@ class ServedLongPoll(ServedLog[T], Protocol[T]):
 
 @runtime_checkable
 class ServedSubscription(Protocol[T]):
-    """One push subscription, as an adapter forwards it."""
+    """One push subscription, as an adapter forwards it. A subscription whose channel can
+    begin a new life under it may also have ``epoch`` (see ``PushSubscriber.epoch``), which the
+    HTTP app reads to report the new life."""
 
     async def receive(self) -> Message[T]:
         """The next message, waiting for it; ``ChannelClosed`` once the channel is closed and
